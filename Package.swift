@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+// The module graph is the architecture: C shims at the bottom, Swift wrappers that hide every C
+// pointer above them, the pipeline on top, and the `kd` executable that only parses arguments.
+import PackageDescription
+
+let package = Package(
+    name: "kd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kd", targets: ["kd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries: headers and a few inline accessors, no API of their own.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Swift wrappers that own handles and throw.
+        .target(name: "HDF5", dependencies: ["CHDF5"]),
+        .target(name: "ImageIO", dependencies: ["CPNG"]),
+        .target(name: "BLAS", dependencies: ["CBLAS"]),
+
+        // Image sources and importers into packed HDF5.
+        .target(name: "Datasets", dependencies: ["HDF5", "ImageIO", "CZlib"]),
+        // The stages; knows nothing about the command line.
+        .target(name: "Pipeline", dependencies: ["HDF5", "ImageIO", "Datasets"]),
+
+        .executableTarget(name: "kd", dependencies: [
+            "Pipeline", "Datasets",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "BLAS"]),
+
+        .target(name: "TestSupport", dependencies: ["CZlib"], path: "Tests/TestSupport"),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
+        .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "ImageIO", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "TestSupport"]),
+    ]
+)

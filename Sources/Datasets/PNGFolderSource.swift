@@ -1,0 +1,102 @@
+// The PNG folder image source: `root/<class-name>/<image>.png`, classes sorted by name.
+import Foundation
+import ImageIO
+
+/// A folder of PNG files, one sub-folder per class (sorted by name, as torchvision's
+/// ImageFolder does). Every image must have the size and colour of the first; other files are
+/// skipped and counted. Decoding runs on `threads` threads.
+public final class PNGFolderSource: ImageSource {
+    public let path: String
+    public let count: Int
+    public let height: Int
+    public let width: Int
+    public let channels: Int
+    public let classNames: [String]
+    public let labels: [Int32]
+    /// Every image file, in index order.
+    public let files: [String]
+    /// Files and folders that are not PNG images in class folders, and were skipped.
+    public let skipped: [String]
+    private let threads: Int
+
+    /// Scans `root` and reads every PNG header, so a wrong size or colour is found at once.
+    public init(root: String, threads: Int = 2) throws {
+        let manager = FileManager.default
+        let entries: [String]
+        do { entries = try manager.contentsOfDirectory(atPath: root).sorted() } catch {
+            throw DatasetError(root, "cannot list the folder: \(error.localizedDescription)")
+        }
+        var classNames: [String] = [], files: [String] = [], labels: [Int32] = [], skipped: [String] = []
+        for entry in entries {
+            let folder = root + "/" + entry
+            var isDirectory: ObjCBool = false
+            guard !entry.hasPrefix("."), manager.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                skipped.append(folder)
+                continue
+            }
+            let label = Int32(classNames.count)
+            classNames.append(entry)
+            for name in try manager.contentsOfDirectory(atPath: folder).sorted() {
+                let file = folder + "/" + name
+                if name.lowercased().hasSuffix(".png") && !name.hasPrefix(".") {
+                    files.append(file)
+                    labels.append(label)
+                } else {
+                    skipped.append(file)
+                }
+            }
+        }
+        guard let first = files.first else {
+            throw DatasetError(root, "no PNG images in class folders (expected root/<class>/<image>.png)")
+        }
+        let headers = try Self.readHeaders(files, threads: threads)
+        let expected = headers[0]
+        if let bad = headers.indices.first(where: { headers[$0] != expected }) {
+            let found = headers[bad]
+            throw DatasetError(files[bad], "image is \(found.width)x\(found.height) with \(found.channels) channel(s); "
+                               + "\(first) is \(expected.width)x\(expected.height) with \(expected.channels): all images must match")
+        }
+        self.path = root
+        self.classNames = classNames
+        self.files = files
+        self.labels = labels
+        self.skipped = skipped
+        self.count = files.count
+        self.height = expected.height
+        self.width = expected.width
+        self.channels = expected.channels
+        self.threads = threads
+    }
+
+    private static func readHeaders(_ files: [String], threads: Int) throws -> [PNGHeader] {
+        var headers = [PNGHeader](repeating: PNGHeader(width: 0, height: 0, channels: 0), count: files.count)
+        try headers.withUnsafeMutableBufferPointer { buffer in
+            let out = SendablePointer(base: buffer.baseAddress!)
+            try parallelFor(files.count, threads: threads) { index in
+                out.base[index] = try PNG.header(file: files[index])
+            }
+        }
+        return headers
+    }
+
+    public func batch(_ indices: [Int]) throws -> ImageBatch {
+        let size = height * width * channels
+        var pixels = [UInt8](repeating: 0, count: indices.count * size)
+        let (files, channels) = (self.files, self.channels)
+        let (height, width) = (self.height, self.width)
+        try pixels.withUnsafeMutableBufferPointer { buffer in
+            let out = SendablePointer(base: buffer.baseAddress!)
+            try parallelFor(indices.count, threads: threads) { slot in
+                let file = files[indices[slot]]
+                let image = try PNG.read(file: file, channels: channels == 3 ? .rgb : .grey)
+                guard image.width == width, image.height == height else {
+                    throw DatasetError(file, "image is \(image.width)x\(image.height), expected \(width)x\(height)")
+                }
+                image.pixels.withUnsafeBufferPointer { source in
+                    (out.base + slot * size).update(from: source.baseAddress!, count: size)
+                }
+            }
+        }
+        return ImageBatch(pixels: pixels, labels: indices.map { labels[$0] }, height: height, width: width, channels: channels)
+    }
+}

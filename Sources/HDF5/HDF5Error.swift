@@ -1,0 +1,81 @@
+// Errors from libhdf5, turned into Swift errors that name the file and the object.
+internal import CHDF5
+
+/// A failure in an HDF5 operation: which file, which object, what was being done, and why.
+public struct HDF5Error: Error, CustomStringConvertible, Sendable {
+    /// Path of the file on disk.
+    public let file: String
+    /// Path of the object inside the file (`/features/layer1`), or nil for the file itself.
+    public let object: String?
+    /// What went wrong, including libhdf5's own message when it gave one.
+    public let message: String
+
+    public init(file: String, object: String?, message: String) {
+        self.file = file
+        self.object = object
+        self.message = message
+    }
+
+    public var description: String {
+        if let object { return "\(file): \(object): \(message)" }
+        return "\(file): \(message)"
+    }
+}
+
+/// Where a call happens, for error messages.
+struct Location {
+    let file: String
+    let object: String?
+
+    func error(_ message: String) -> HDF5Error {
+        HDF5Error(file: file, object: object, message: message)
+    }
+}
+
+/// Runs one libhdf5 call with automatic error printing off (the setting is per thread in the
+/// thread-safe build, so it is set before every call) and turns a negative result into an error
+/// carrying libhdf5's error stack.
+@discardableResult
+func hdf5<R: BinaryInteger>(_ location: Location, _ operation: @autoclosure () -> String, _ body: () -> R) throws -> R {
+    H5Eset_auto2(kd_H5E_DEFAULT(), nil, nil)
+    let result = body()
+    if result < 0 {
+        throw location.error("\(operation()) failed\(libraryMessage())")
+    }
+    return result
+}
+
+/// The innermost messages of the current thread's HDF5 error stack, then clears it.
+private func libraryMessage() -> String {
+    final class Messages { var lines: [String] = [] }
+    let messages = Messages()
+    let stack = kd_H5E_DEFAULT()
+    withExtendedLifetime(messages) {
+        let context = Unmanaged.passUnretained(messages).toOpaque()
+        H5Ewalk2(stack, H5E_WALK_DOWNWARD, { _, description, context in
+            guard let description, let context, let text = description.pointee.desc else { return 0 }
+            let messages = Unmanaged<Messages>.fromOpaque(context).takeUnretainedValue()
+            messages.lines.append(String(cString: text))
+            return 0
+        }, context)
+    }
+    H5Eclear2(stack)
+    let unique = messages.lines.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+    return unique.isEmpty ? "" : ": " + unique.joined(separator: "; ")
+}
+
+/// An HDF5 identifier that is closed when the Swift object goes away.
+final class Handle {
+    let id: hid_t
+    private let close: (hid_t) -> herr_t
+
+    init(_ id: hid_t, close: @escaping (hid_t) -> herr_t) {
+        self.id = id
+        self.close = close
+    }
+
+    deinit {
+        H5Eset_auto2(kd_H5E_DEFAULT(), nil, nil)
+        _ = close(id)
+    }
+}

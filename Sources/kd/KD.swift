@@ -1,0 +1,14 @@
+// The `kd` executable: argument parsing only; every stage lives in the Pipeline module.
+import ArgumentParser
+
+@main
+struct KD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kd",
+        abstract: "A cache-first knowledge-distillation pipeline.",
+        discussion: """
+            Stages: data (import image sources), inspect (look at any HDF5 file the pipeline writes).
+            Later stages (teacher, precompute, distill, report, eval) arrive with their issues.
+            """,
+        subcommands: [DataCommand.self, InspectCommand.self])
+}
