@@ -48,8 +48,8 @@ public enum PNG {
                          channels: image.format & png_uint_32(PNG_FORMAT_FLAG_COLOR) != 0 ? 3 : 1)
     }
 
-    /// Decodes the PNG file at `path`. 16-bit samples are reduced to 8 bits, palettes expanded,
-    /// and alpha composited onto black. A truncated or corrupt file is an error naming it.
+    /// Decodes the PNG file at `path`. 16-bit samples are scaled to 8 bits (`v * 255 / 65535`,
+    /// rounded), palettes expanded, and alpha composited onto black. A truncated or corrupt file is an error naming it.
     public static func read(file path: String, channels: Channels = .native) throws -> Image {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw PNGError(file: path, message: "cannot read the file")
@@ -73,12 +73,27 @@ public enum PNG {
         case .grey: outChannels = 1
         case .rgb: outChannels = 3
         }
+        // libpng's simplified API treats 16-bit files as linear light and would gamma-encode them
+        // when asked for 8 bits; ML tools read 16-bit samples as the same scale as 8-bit ones.
+        // So read 16-bit files as 16-bit (no conversion) and scale them to 8 bits here.
+        let sixteenBit = image.format & png_uint_32(PNG_FORMAT_FLAG_LINEAR) != 0
         image.format = png_uint_32(outChannels == 3 ? PNG_FORMAT_FLAG_COLOR : 0)
+            | (sixteenBit ? png_uint_32(PNG_FORMAT_FLAG_LINEAR) : 0)
         let width = Int(image.width), height = Int(image.height)
-        var pixels = [UInt8](repeating: 0, count: width * height * outChannels)
+        let sampleCount = width * height * outChannels
+        var pixels = [UInt8](repeating: 0, count: sampleCount)
         var black = png_color(red: 0, green: 0, blue: 0)
-        let finished = pixels.withUnsafeMutableBytes { buffer in
-            png_image_finish_read(&image, &black, buffer.baseAddress, png_int_32(width * outChannels), nil)
+        let finished: Int32
+        if sixteenBit {
+            var wide = [UInt16](repeating: 0, count: sampleCount)
+            finished = wide.withUnsafeMutableBytes { buffer in
+                png_image_finish_read(&image, &black, buffer.baseAddress, png_int_32(width * outChannels), nil)
+            }
+            for index in 0..<sampleCount { pixels[index] = UInt8((UInt32(wide[index]) * 255 + 32_767) / 65_535) }
+        } else {
+            finished = pixels.withUnsafeMutableBytes { buffer in
+                png_image_finish_read(&image, &black, buffer.baseAddress, png_int_32(width * outChannels), nil)
+            }
         }
         guard finished != 0 else {
             throw PNGError(file: name, message: message(of: &image, fallback: "corrupt or truncated PNG data"))

@@ -22,7 +22,7 @@ public enum Inspector {
                 lines.append(indent + name + "  " + describe(info))
             }
             for (key, value) in entry.attributes {
-                lines.append(indent + "    @\(key) = \(shorten(value.description))")
+                lines.append(indent + "    @\(key) = \(shorten(value))")
             }
         }
         return lines.joined(separator: "\n")
@@ -46,10 +46,14 @@ public enum Inspector {
         return parts.joined(separator: "  ")
     }
 
-    private static func shorten(_ text: String, limit: Int = 120) -> String {
-        let oneLine = text.replacingOccurrences(of: "\n", with: "\\n")
-        guard oneLine.count > limit else { return oneLine }
-        return String(oneLine.prefix(limit)) + "… (\(oneLine.count) characters)"
+    /// An attribute on one line; a long string (a whole configuration) is cut, with its length.
+    private static func shorten(_ value: AttributeValue, limit: Int = 120) -> String {
+        if case .string(let text) = value, text.count > limit {
+            let oneLine = text.prefix(limit).replacingOccurrences(of: "\n", with: "\\n")
+            return "\"\(oneLine)…\" (\(text.count) characters)"
+        }
+        let text = value.description.replacingOccurrences(of: "\n", with: "\\n")
+        return text.count > limit ? String(text.prefix(limit)) + "…" : text
     }
 
     /// The values of rows `rows` of dataset `name`: whole rows when short, otherwise a summary
