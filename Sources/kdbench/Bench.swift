@@ -1,0 +1,34 @@
+// `make bench`: measurements behind BENCHMARKS.md. Each section prints a markdown table;
+// `kdbench SECTION...` runs only the named sections.
+import Foundation
+
+@main
+struct KDBench {
+    static let sections: [(name: String, run: @Sendable () throws -> Void)] = [
+        ("data", DataBench.run),
+    ]
+
+    static func main() throws {
+        let wanted = Set(CommandLine.arguments.dropFirst())
+        for section in sections where wanted.isEmpty || wanted.contains(section.name) {
+            print("\n## \(section.name)\n")
+            try section.run()
+        }
+    }
+}
+
+/// Median wall time in seconds of `repeats` runs of `body`, after one warm-up run.
+func medianSeconds(repeats: Int, warmUp: Bool = true, _ body: () throws -> Void) rethrows -> Double {
+    if warmUp { try body() }
+    var times: [Double] = []
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    times.sort()
+    return times[times.count / 2]
+}
+
+/// A markdown table row.
+func row(_ cells: [String]) -> String { "| " + cells.joined(separator: " | ") + " |" }
