@@ -76,17 +76,34 @@ public final class Dataset<Element: HDF5Element>: HDF5Object {
 
     /// Reads the listed rows into `buffer`, row `k` of the result from row `rowIndices[k]`.
     public func read(rowIndices: [Int], into buffer: UnsafeMutableBufferPointer<Element>) throws {
-        let shape = try self.shape
-        let rowLength = shape.dropFirst().reduce(1, *)
+        let rowLength = try self.rowLength
         precondition(buffer.count >= rowIndices.count * rowLength, "buffer too small for \(rowIndices.count) rows")
+        try transfer(rowIndices: rowIndices, pointer: UnsafeMutableRawPointer(buffer.baseAddress!), write: false)
+    }
+
+    /// Writes whole rows to the listed rows: row `k` of `values` goes to row `rowIndices[k]`.
+    public func write(_ values: [Element], rowIndices: [Int]) throws {
+        let rowLength = try self.rowLength
+        guard values.count == rowIndices.count * rowLength else {
+            throw location.error("writing \(values.count) values into \(rowIndices.count) rows of \(rowLength)")
+        }
+        var copy = values
+        try copy.withUnsafeMutableBufferPointer { buffer in
+            try transfer(rowIndices: rowIndices, pointer: UnsafeMutableRawPointer(buffer.baseAddress!), write: true)
+        }
+    }
+
+    /// Moves listed rows between the file and dense memory, one transfer per run of consecutive rows.
+    private func transfer(rowIndices: [Int], pointer: UnsafeMutableRawPointer, write: Bool) throws {
+        let shape = try self.shape
+        let rowBytes = shape.dropFirst().reduce(1, *) * MemoryLayout<Element>.stride
         var start = 0
         while start < rowIndices.count {
             var end = start + 1
             while end < rowIndices.count && rowIndices[end] == rowIndices[end - 1] + 1 { end += 1 }
             let rows = rowIndices[start]..<(rowIndices[start] + end - start)
-            try checkRows(rows, shape: shape, operation: "reading")
-            let pointer = UnsafeMutableRawPointer(buffer.baseAddress! + start * rowLength)
-            try transfer(rows: rows, shape: shape, pointer: pointer, write: false)
+            try checkRows(rows, shape: shape, operation: write ? "writing" : "reading")
+            try transfer(rows: rows, shape: shape, pointer: pointer + start * rowBytes, write: write)
             start = end
         }
     }

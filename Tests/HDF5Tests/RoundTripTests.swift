@@ -100,6 +100,9 @@ private func sampleValues<T: HDF5Element & Numeric>(_: T.Type, count: Int) -> [T
         try dataset.write([7, 8] as [Int64], startingAtRow: 2)
         #expect(try dataset.read() == [0, 0, 0, 0, 7, 8, 0, 0])
         #expect(throws: HDF5Error.self) { try dataset.write([1, 2, 3, 4] as [Int64], startingAtRow: 3) }
+        try dataset.write([1, 1, 3, 3, 4, 4], rowIndices: [1, 3, 0])
+        #expect(try dataset.read() == [4, 4, 1, 1, 7, 8, 3, 3])
+        #expect(throws: HDF5Error.self) { try dataset.write([9, 9] as [Int64], rowIndices: [4]) }
     }
 
     @Test func attributesOfEveryKindOnEveryObject() throws {
