@@ -3,6 +3,10 @@
 // pointer above them, the pipeline on top, and the `kd` executable that only parses arguments.
 import PackageDescription
 
+/// Release builds target AVX2+FMA+F16C (every x86-64 CPU since 2013): Swift's default baseline
+/// (SSE2) turns SIMD FMA and Float16 conversion into library calls (see ../shared/PLATFORM.md).
+let releaseFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .release))]
+
 let package = Package(
     name: "kd",
     platforms: [.macOS(.v14)],
@@ -24,8 +28,12 @@ let package = Package(
         .target(name: "ImageIO", dependencies: ["CPNG"]),
         .target(name: "BLAS", dependencies: ["CBLAS"]),
 
+        // Tensors with reverse-mode autodiff that differentiates its own backward pass.
+        .target(name: "Tensor", dependencies: ["BLAS", "Parallel"], swiftSettings: releaseFlags),
+
         // Image sources and importers into packed HDF5.
-        .target(name: "Datasets", dependencies: ["HDF5", "ImageIO", "CZlib"]),
+        .target(name: "Parallel"),
+        .target(name: "Datasets", dependencies: ["HDF5", "ImageIO", "Parallel", "CZlib"]),
         // The stages; knows nothing about the command line.
         .target(name: "Pipeline", dependencies: ["HDF5", "ImageIO", "Datasets"]),
 
@@ -39,6 +47,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "ImageIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "TestSupport"]),
     ]

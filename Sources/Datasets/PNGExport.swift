@@ -2,6 +2,7 @@
 // PNGFolderSource. A `/` in a class name (Fashion-MNIST's "T-shirt/top") becomes `_`.
 import Foundation
 import ImageIO
+import Parallel
 
 /// The folder name used for a class: the name with `/` replaced by `_`.
 public func folderName(forClass name: String) -> String {

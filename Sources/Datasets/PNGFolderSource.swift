@@ -1,6 +1,7 @@
 // The PNG folder image source: `root/<class-name>/<image>.png`, classes sorted by name.
 import Foundation
 import ImageIO
+import Parallel
 
 /// A folder of PNG files, one sub-folder per class (sorted by name, as torchvision's
 /// ImageFolder does). Every image must have the size and colour of the first; other files are

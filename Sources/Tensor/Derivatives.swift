@@ -1,0 +1,144 @@
+// The derivative table: for every primitive op, the gradients of its inputs given the gradient
+// `g` of its output, written with tensor ops only. Recording these ops (createGraph) therefore
+// gives exact second derivatives. The one fused kernel, batch norm's backward, is used only when
+// nothing records it; a recorded backward uses the composite formula instead.
+
+/// A primitive op as recorded in the graph, with what its derivative needs.
+enum Op {
+    case add, subtract, multiply, divide, negate
+    case exp, log, sqrt, abs, relu
+    case power(Double)
+    case clamp(Double, Double)
+    case sum, max, expand, reshape
+    case permute([Int])
+    case slice(lower: [Int])
+    case pad(before: [Int])
+    case concat(axis: Int)
+    case flip(axes: [Int])
+    case matmul(transposeA: Bool, transposeB: Bool)
+    case convolution(ConvolutionGeometry)
+    case convolutionInputGradient(ConvolutionGeometry)
+    case convolutionWeightGradient(ConvolutionGeometry)
+    case gather(IndexList)
+    case scatterAdd(IndexList)
+    case averagePool(PoolGeometry)
+    case averagePoolAdjoint(PoolGeometry)
+    case batchNorm(eps: Double)
+}
+
+enum Derivatives {
+    /// The vector-Jacobian products of `node` (one per input; nil where not needed).
+    static func vjp(_ node: Node, output: Tensor, grad g: Tensor) -> [Tensor?] {
+        let inputs = node.inputs
+        let a = inputs[0]
+        func needed(_ index: Int) -> Bool { inputs[index].requiresGrad }
+
+        switch node.op {
+        case .add:
+            return [needed(0) ? g.summed(to: a.shape) : nil, needed(1) ? g.summed(to: inputs[1].shape) : nil]
+        case .subtract:
+            return [needed(0) ? g.summed(to: a.shape) : nil, needed(1) ? (-g).summed(to: inputs[1].shape) : nil]
+        case .multiply:
+            let b = inputs[1]
+            return [needed(0) ? (g * b).summed(to: a.shape) : nil, needed(1) ? (g * a).summed(to: b.shape) : nil]
+        case .divide:
+            let b = inputs[1]
+            return [needed(0) ? (g / b).summed(to: a.shape) : nil, needed(1) ? (-(g * output) / b).summed(to: b.shape) : nil]
+        case .negate:
+            return [-g]
+        case .exp:
+            return [g * output]
+        case .log:
+            return [g / a]
+        case .sqrt:
+            return [g * 0.5 / output]
+        case .abs:
+            return [g * a.sign()]
+        case .relu:
+            return [g * a.greater(than: 0)]
+        case .power(let p):
+            return [p == 1 ? g : g * (a.pow(p - 1) * p)]
+        case .clamp(let low, let high):
+            return [g * a.inside(low, high)]
+        case .sum:
+            return [g.expanded(to: a.shape)]
+        case .max:
+            // Ties share the gradient equally.
+            let mask = a.equal(output.detached)
+            return [g.expanded(to: a.shape) * (mask / mask.summed(to: output.shape))]
+        case .expand:
+            return [g.summed(to: a.shape)]
+        case .reshape:
+            return [g.reshaped(a.shape)]
+        case .permute(let order):
+            var inverse = order
+            for (position, axis) in order.enumerated() { inverse[axis] = position }
+            return [g.permuted(inverse)]
+        case .slice(let lower):
+            let after = a.shape.indices.map { a.shape[$0] - lower[$0] - output.shape[$0] }
+            return [g.padded(before: lower, after: after)]
+        case .pad(let before):
+            return [g.sliced(lower: before, upper: a.shape.indices.map { before[$0] + a.shape[$0] })]
+        case .concat(let axis):
+            var offset = 0
+            return inputs.map { input in
+                defer { offset += input.shape[axis] }
+                return input.requiresGrad ? g.sliced(axis: axis, offset..<(offset + input.shape[axis])) : nil
+            }
+        case .flip(let axes):
+            return [g.flipped(axes: axes)]
+        case .matmul(let ta, let tb):
+            let b = inputs[1]
+            let ga = !needed(0) ? nil : ta ? Tensor.matmul(b, g, transposeA: tb, transposeB: true)
+                                           : Tensor.matmul(g, b, transposeB: !tb)
+            let gb = !needed(1) ? nil : tb ? Tensor.matmul(g, a, transposeA: true, transposeB: ta)
+                                           : Tensor.matmul(a, g, transposeA: !ta)
+            return [ga, gb]
+        case .convolution(let geometry):
+            let w = inputs[1]
+            return [needed(0) ? Tensor.convolutionInputGradient(g, w, inputShape: a.shape, geometry: geometry) : nil,
+                    needed(1) ? Tensor.convolutionWeightGradient(a, g, weightShape: w.shape, geometry: geometry) : nil]
+        case .convolutionInputGradient(let geometry):
+            // output = J_x^T a for weight w; linear in a and in w.
+            let w = inputs[1]
+            return [needed(0) ? Tensor.convolution(g, w, geometry: geometry) : nil,
+                    needed(1) ? Tensor.convolutionWeightGradient(g, a, weightShape: w.shape, geometry: geometry) : nil]
+        case .convolutionWeightGradient(let geometry):
+            // output = J_w^T upstream for input a; linear in a and in upstream.
+            let upstream = inputs[1]
+            return [needed(0) ? Tensor.convolutionInputGradient(upstream, g, inputShape: a.shape, geometry: geometry) : nil,
+                    needed(1) ? Tensor.convolution(a, g, geometry: geometry) : nil]
+        case .gather(let indices):
+            return [g.scatterAdded(indices, shape: a.shape)]
+        case .scatterAdd(let indices):
+            return [g.gathered(indices, shape: a.shape)]
+        case .averagePool(let geometry):
+            return [g.averagePoolAdjoint(geometry, inputShape: a.shape)]
+        case .averagePoolAdjoint(let geometry):
+            return [g.averagePooled(geometry)]
+        case .batchNorm(let eps):
+            return batchNormVJP(inputs, saved: node.saved, g: g, eps: eps)
+        }
+    }
+
+    /// Batch norm's gradients: the fused kernel when nothing records, else the composite formula
+    /// `gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))`, a function of x that can be
+    /// differentiated again.
+    private static func batchNormVJP(_ inputs: [Tensor], saved: [Tensor], g: Tensor, eps: Double) -> [Tensor?] {
+        let (x, gamma) = (inputs[0], inputs[1])
+        if !GradMode.isRecording {
+            let (gx, ggamma, gbeta) = Tensor.batchNormBackward(x, g, gamma: gamma, mean: saved[0], invstd: saved[1])
+            return [x.requiresGrad ? gx : nil, gamma.requiresGrad ? ggamma : nil, inputs[2].requiresGrad ? gbeta : nil]
+        }
+        let axes = [0] + Array(2..<x.rank)
+        let centred = x - x.mean(axes: axes, keepDims: true)
+        let invstd = (centred.pow(2).mean(axes: axes, keepDims: true) + eps).pow(-0.5)
+        let xhat = centred * invstd
+        let gxhat = g * xhat
+        let gx = gamma.channelShaped(rank: x.rank) * invstd
+            * (g - g.mean(axes: axes, keepDims: true) - xhat * gxhat.mean(axes: axes, keepDims: true))
+        return [x.requiresGrad ? gx : nil,
+                gamma.requiresGrad ? gxhat.sum(axes: axes) : nil,
+                inputs[2].requiresGrad ? g.sum(axes: axes) : nil]
+    }
+}

@@ -1,0 +1,216 @@
+// 2-D convolution (NCHW input, [out,in,kh,kw] weights, dilation 1) as im2col + GEMM per image, and
+// its two adjoints: `convolutionInputGradient` (col2im of W^T x G) and `convolutionWeightGradient`
+// (G x im2col^T). Each of the three is the others' derivative, so convolutions differentiate to
+// any order (see Derivatives.swift). Images are split over the compute threads.
+import BLAS
+import Parallel
+
+/// Stride and zero padding of a convolution, the same along both spatial axes.
+public struct ConvolutionGeometry: Equatable, Sendable {
+    public var stride: Int
+    public var padding: Int
+
+    public init(stride: Int = 1, padding: Int = 0) {
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// The output size along an axis of `input` elements for a kernel of `kernel`.
+    func output(_ input: Int, kernel: Int) -> Int { (input + 2 * padding - kernel) / stride + 1 }
+}
+
+/// The sizes one image goes through: input `[c,h,w]`, kernel `kh x kw`, output `[o,oh,ow]`.
+struct ConvolutionSizes {
+    let c, h, w, kh, kw, o, oh, ow: Int
+    let geometry: ConvolutionGeometry
+
+    init(input: [Int], weight: [Int], geometry: ConvolutionGeometry) {
+        (c, h, w) = (input[1], input[2], input[3])
+        (o, kh, kw) = (weight[0], weight[2], weight[3])
+        self.geometry = geometry
+        oh = geometry.output(h, kernel: kh)
+        ow = geometry.output(w, kernel: kw)
+    }
+
+    /// Rows of the column matrix (`c*kh*kw`) and its columns (`oh*ow`).
+    var columnRows: Int { c * kh * kw }
+    var columnCount: Int { oh * ow }
+    /// A 1x1, stride-1, unpadded convolution needs no column matrix: the image is one.
+    var isPointwise: Bool { kh == 1 && kw == 1 && geometry.stride == 1 && geometry.padding == 0 }
+}
+
+/// Writes the column matrix `[c*kh*kw, oh*ow]` of one image `[c,h,w]`.
+private func im2col<T: TensorScalar>(_ image: UnsafeMutablePointer<T>, _ columns: UnsafeMutablePointer<T>, _ s: ConvolutionSizes) {
+    let (stride, padding) = (s.geometry.stride, s.geometry.padding)
+    for channel in 0..<s.c {
+        let plane = image + channel * s.h * s.w
+        for ki in 0..<s.kh {
+            for kj in 0..<s.kw {
+                let row = columns + ((channel * s.kh + ki) * s.kw + kj) * s.columnCount
+                // Output columns whose input column is inside the image.
+                let first = Swift.max(0, (padding - kj + stride - 1) / stride)
+                let last = Swift.min(s.ow, (s.w + padding - kj + stride - 1) / stride)
+                for oy in 0..<s.oh {
+                    let target = row + oy * s.ow
+                    let iy = oy * stride - padding + ki
+                    guard iy >= 0 && iy < s.h, first < last else {
+                        target.update(repeating: 0, count: s.ow)
+                        continue
+                    }
+                    if first > 0 { target.update(repeating: 0, count: first) }
+                    if last < s.ow { (target + last).update(repeating: 0, count: s.ow - last) }
+                    let source = plane + iy * s.w - padding + kj
+                    if stride == 1 {
+                        (target + first).update(from: source + first, count: last - first)
+                    } else {
+                        for ox in first..<last { target[ox] = source[ox * stride] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the column matrix of one image back onto the image (the adjoint of `im2col`).
+private func col2im<T: TensorScalar>(_ columns: UnsafeMutablePointer<T>, _ image: UnsafeMutablePointer<T>, _ s: ConvolutionSizes) {
+    let (stride, padding) = (s.geometry.stride, s.geometry.padding)
+    image.update(repeating: 0, count: s.c * s.h * s.w)
+    for channel in 0..<s.c {
+        let plane = image + channel * s.h * s.w
+        for ki in 0..<s.kh {
+            for kj in 0..<s.kw {
+                let row = columns + ((channel * s.kh + ki) * s.kw + kj) * s.columnCount
+                let first = Swift.max(0, (padding - kj + stride - 1) / stride)
+                let last = Swift.min(s.ow, (s.w + padding - kj + stride - 1) / stride)
+                guard first < last else { continue }
+                for oy in 0..<s.oh {
+                    let iy = oy * stride - padding + ki
+                    guard iy >= 0 && iy < s.h else { continue }
+                    let source = row + oy * s.ow
+                    let target = plane + iy * s.w - padding + kj
+                    for ox in first..<last { target[ox * stride] += source[ox] }
+                }
+            }
+        }
+    }
+}
+
+/// Per-worker scratch: one column matrix each.
+private func scratch<T: TensorScalar>(_: T.Type, workers: Int, _ s: ConvolutionSizes) -> (Tensor, SendablePointer<T>) {
+    let buffer = Tensor(uninitializedShape: [Swift.max(1, workers), s.columnRows * s.columnCount], dtype: T.dtype)
+    return (buffer, SendablePointer(base: buffer.pointer(T.self)))
+}
+
+private func convolutionKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
+    _ = singleThreadedBLAS
+    let n = x.shape[0]
+    let workers = Swift.min(ComputeThreads.count, n)
+    let (columnsTensor, columns) = scratch(T.self, workers: workers, s)
+    let (input, filters, output) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: weight.pointer(T.self)),
+                                    SendablePointer(base: out.pointer(T.self)))
+    parallelRanges(n, workers: workers) { worker, images in
+        let matrix = columns.base + worker * s.columnRows * s.columnCount
+        for image in images {
+            let source = input.base + image * s.c * s.h * s.w
+            if !s.isPointwise { im2col(source, matrix, s) }
+            BLAS.gemm(.none, .none, m: s.o, n: s.columnCount, k: s.columnRows, a: filters.base, lda: s.columnRows,
+                      b: s.isPointwise ? source : matrix, ldb: s.columnCount,
+                      c: output.base + image * s.o * s.columnCount, ldc: s.columnCount)
+        }
+    }
+    withExtendedLifetime(columnsTensor) {}
+}
+
+private func inputGradientKernel<T: TensorScalar>(_: T.Type, _ grad: Tensor, _ weight: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
+    _ = singleThreadedBLAS
+    let n = grad.shape[0]
+    let workers = Swift.min(ComputeThreads.count, n)
+    let (columnsTensor, columns) = scratch(T.self, workers: workers, s)
+    let (upstream, filters, output) = (SendablePointer(base: grad.pointer(T.self)), SendablePointer(base: weight.pointer(T.self)),
+                                       SendablePointer(base: out.pointer(T.self)))
+    parallelRanges(n, workers: workers) { worker, images in
+        let matrix = columns.base + worker * s.columnRows * s.columnCount
+        for image in images {
+            let target = output.base + image * s.c * s.h * s.w
+            BLAS.gemm(.transpose, .none, m: s.columnRows, n: s.columnCount, k: s.o, a: filters.base, lda: s.columnRows,
+                      b: upstream.base + image * s.o * s.columnCount, ldb: s.columnCount,
+                      c: s.isPointwise ? target : matrix, ldc: s.columnCount)
+            if !s.isPointwise { col2im(matrix, target, s) }
+        }
+    }
+    withExtendedLifetime(columnsTensor) {}
+}
+
+private func weightGradientKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ grad: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
+    _ = singleThreadedBLAS
+    let n = x.shape[0]
+    let workers = Swift.min(ComputeThreads.count, n)
+    let (columnsTensor, columns) = scratch(T.self, workers: workers, s)
+    let weightSize = s.o * s.columnRows
+    let partialsTensor = Tensor.zeros([workers, weightSize], dtype: T.dtype)
+    let partials = SendablePointer(base: partialsTensor.pointer(T.self))
+    let (input, upstream) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: grad.pointer(T.self)))
+    parallelRanges(n, workers: workers) { worker, images in
+        let matrix = columns.base + worker * s.columnRows * s.columnCount
+        for image in images {
+            let source = input.base + image * s.c * s.h * s.w
+            if !s.isPointwise { im2col(source, matrix, s) }
+            BLAS.gemm(.none, .transpose, m: s.o, n: s.columnRows, k: s.columnCount,
+                      a: upstream.base + image * s.o * s.columnCount, lda: s.columnCount,
+                      b: s.isPointwise ? source : matrix, ldb: s.columnCount,
+                      beta: 1, c: partials.base + worker * weightSize, ldc: s.columnRows)
+        }
+    }
+    let target = out.pointer(T.self)
+    target.update(from: partials.base, count: weightSize)
+    for worker in 1..<Swift.max(1, workers) {
+        let partial = partials.base + worker * weightSize
+        for i in 0..<weightSize { target[i] += partial[i] }
+    }
+    withExtendedLifetime(columnsTensor) {}
+}
+
+extension Tensor {
+    /// Cross-correlation of `input [N,C,H,W]` with `weight [O,C,kh,kw]`: `[N,O,oh,ow]`. Add a bias
+    /// separately (`+ bias.reshaped([1, O, 1, 1])`).
+    public static func convolution(_ input: Tensor, _ weight: Tensor, geometry: ConvolutionGeometry = .init()) -> Tensor {
+        precondition(input.rank == 4 && weight.rank == 4 && input.shape[1] == weight.shape[1] && input.dtype == weight.dtype,
+                     "convolution of input \(input.shape) with weight \(weight.shape)")
+        let s = ConvolutionSizes(input: input.shape, weight: weight.shape, geometry: geometry)
+        precondition(s.oh > 0 && s.ow > 0, "convolution: kernel \(s.kh)x\(s.kw) larger than the padded input \(s.h)x\(s.w)")
+        let out = Tensor(uninitializedShape: [input.shape[0], s.o, s.oh, s.ow], dtype: input.dtype)
+        switch input.dtype {
+        case .float32: convolutionKernel(Float.self, input, weight, out, s)
+        case .float64: convolutionKernel(Double.self, input, weight, out, s)
+        }
+        return out.recorded(.convolution(geometry), [input, weight])
+    }
+
+    /// The gradient of a convolution with respect to its input, given the output gradient `grad`
+    /// `[N,O,oh,ow]`: `[N,C,H,W]` for the input shape `inputShape`.
+    public static func convolutionInputGradient(_ grad: Tensor, _ weight: Tensor, inputShape: [Int],
+                                                geometry: ConvolutionGeometry) -> Tensor {
+        let s = ConvolutionSizes(input: inputShape, weight: weight.shape, geometry: geometry)
+        precondition(grad.shape == [inputShape[0], s.o, s.oh, s.ow], "input gradient: upstream \(grad.shape) for input \(inputShape)")
+        let out = Tensor(uninitializedShape: inputShape, dtype: grad.dtype)
+        switch grad.dtype {
+        case .float32: inputGradientKernel(Float.self, grad, weight, out, s)
+        case .float64: inputGradientKernel(Double.self, grad, weight, out, s)
+        }
+        return out.recorded(.convolutionInputGradient(geometry), [grad, weight])
+    }
+
+    /// The gradient of a convolution with respect to its weight `[O,C,kh,kw]` (`weightShape`),
+    /// given its input and the output gradient `grad`.
+    public static func convolutionWeightGradient(_ input: Tensor, _ grad: Tensor, weightShape: [Int],
+                                                 geometry: ConvolutionGeometry) -> Tensor {
+        let s = ConvolutionSizes(input: input.shape, weight: weightShape, geometry: geometry)
+        precondition(grad.shape == [input.shape[0], s.o, s.oh, s.ow], "weight gradient: upstream \(grad.shape) for input \(input.shape)")
+        let out = Tensor(uninitializedShape: weightShape, dtype: grad.dtype)
+        switch grad.dtype {
+        case .float32: weightGradientKernel(Float.self, input, grad, out, s)
+        case .float64: weightGradientKernel(Double.self, input, grad, out, s)
+        }
+        return out.recorded(.convolutionWeightGradient(geometry), [input, grad])
+    }
+}

@@ -1,0 +1,125 @@
+// Elementwise ops: arithmetic with NumPy broadcasting, unary functions, and comparison masks.
+import Parallel
+
+/// A binary function the elementwise kernel is specialised for.
+protocol BinaryFunction: SendableMetatype { static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T }
+enum AddFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a + b } }
+enum SubtractFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a - b } }
+enum MultiplyFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a * b } }
+enum DivideFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a / b } }
+enum EqualFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a == b ? 1 : 0 } }
+
+/// `out = f(a, b)` over the broadcast of `a` and `b`.
+private func binaryKernel<F: BinaryFunction, T: TensorScalar>(_: F.Type, _: T.Type, _ a: Tensor, _ b: Tensor, _ out: Tensor) {
+    let loop = BroadcastLoop(shape: out.shape, strides: [broadcastStrides(a.shape, to: out.shape),
+                                                          broadcastStrides(b.shape, to: out.shape),
+                                                          contiguousStrides(out.shape)])
+    let (pa, pb, po) = (SendablePointer(base: a.pointer(T.self)), SendablePointer(base: b.pointer(T.self)),
+                        SendablePointer(base: out.pointer(T.self)))
+    loop.forEachRow { offsets, length, inner in
+        let x = pa.base + offsets[0], y = pb.base + offsets[1], z = po.base + offsets[2]
+        switch (inner[0], inner[1]) {
+        case (1, 1): for i in 0..<length { z[i] = F.apply(x[i], y[i]) }
+        case (1, 0): let c = y[0]; for i in 0..<length { z[i] = F.apply(x[i], c) }
+        case (0, 1): let c = x[0]; for i in 0..<length { z[i] = F.apply(c, y[i]) }
+        default: for i in 0..<length { z[i] = F.apply(x[i * inner[0]], y[i * inner[1]]) }
+        }
+    }
+}
+
+/// Applies a broadcasting binary function, checking shapes and types.
+func broadcasting<F: BinaryFunction>(_ function: F.Type, _ a: Tensor, _ b: Tensor, _ name: String) -> Tensor {
+    precondition(a.dtype == b.dtype, "\(name): \(a.dtype) and \(b.dtype) tensors")
+    guard let shape = broadcastShape(a.shape, b.shape) else {
+        preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
+    }
+    let out = Tensor(uninitializedShape: shape, dtype: a.dtype)
+    switch a.dtype {
+    case .float32: binaryKernel(function, Float.self, a, b, out)
+    case .float64: binaryKernel(function, Double.self, a, b, out)
+    }
+    return out
+}
+
+/// A unary function with one constant parameter.
+protocol UnaryFunction: SendableMetatype { static func apply<T: TensorScalar>(_ x: T, _ p: T, _ q: T) -> T }
+enum NegateFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { -x } }
+enum ExpFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { T.exponential(x) } }
+enum LogFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { T.logarithm(x) } }
+enum SqrtFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { x.squareRoot() } }
+enum AbsFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { Swift.abs(x) } }
+enum ReluFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { x > 0 ? x : 0 } }
+enum PowerFunction: UnaryFunction {
+    @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _: T) -> T {
+        p == 2 ? x * x : p == 1 ? x : p == -0.5 ? 1 / x.squareRoot() : T.power(x, p)
+    }
+}
+enum ClampFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _ q: T) -> T { Swift.min(Swift.max(x, p), q) } }
+enum SignFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { x > 0 ? 1 : x < 0 ? -1 : 0 } }
+/// 1 inside `[p, q]`, else 0.
+enum InsideFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _ q: T) -> T { x >= p && x <= q ? 1 : 0 } }
+/// 1 where `x > p`, else 0.
+enum GreaterFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _: T) -> T { x > p ? 1 : 0 } }
+
+private func unaryKernel<F: UnaryFunction, T: TensorScalar>(_: F.Type, _: T.Type, _ x: Tensor, _ out: Tensor, _ p: Double, _ q: Double) {
+    let (source, target) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: out.pointer(T.self)))
+    let (tp, tq) = (T(p), T(q))
+    parallelRanges(x.count, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
+        for i in range { target.base[i] = F.apply(source.base[i], tp, tq) }
+    }
+}
+
+/// Applies a unary function to every element.
+func elementwise<F: UnaryFunction>(_ function: F.Type, _ x: Tensor, _ p: Double = 0, _ q: Double = 0) -> Tensor {
+    let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+    switch x.dtype {
+    case .float32: unaryKernel(function, Float.self, x, out, p, q)
+    case .float64: unaryKernel(function, Double.self, x, out, p, q)
+    }
+    return out
+}
+
+extension Tensor {
+    /// A scalar of this tensor's type, for arithmetic with constants.
+    func constant(_ value: Double) -> Tensor { Tensor(value, dtype: dtype) }
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcasting(AddFunction.self, a, b, "add").recorded(.add, [a, b]) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcasting(SubtractFunction.self, a, b, "subtract").recorded(.subtract, [a, b]) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcasting(MultiplyFunction.self, a, b, "multiply").recorded(.multiply, [a, b]) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcasting(DivideFunction.self, a, b, "divide").recorded(.divide, [a, b]) }
+    public static func + (a: Tensor, b: Double) -> Tensor { a + a.constant(b) }
+    public static func - (a: Tensor, b: Double) -> Tensor { a - a.constant(b) }
+    public static func * (a: Tensor, b: Double) -> Tensor { a * a.constant(b) }
+    public static func / (a: Tensor, b: Double) -> Tensor { a * a.constant(1 / b) }
+    public static func + (a: Double, b: Tensor) -> Tensor { b.constant(a) + b }
+    public static func - (a: Double, b: Tensor) -> Tensor { b.constant(a) - b }
+    public static func * (a: Double, b: Tensor) -> Tensor { b.constant(a) * b }
+    public static func / (a: Double, b: Tensor) -> Tensor { b.constant(a) / b }
+    public static prefix func - (x: Tensor) -> Tensor { elementwise(NegateFunction.self, x).recorded(.negate, [x]) }
+
+    /// `e^x`.
+    public func exp() -> Tensor { elementwise(ExpFunction.self, self).recorded(.exp, [self]) }
+    /// Natural logarithm.
+    public func log() -> Tensor { elementwise(LogFunction.self, self).recorded(.log, [self]) }
+    /// Square root.
+    public func sqrt() -> Tensor { elementwise(SqrtFunction.self, self).recorded(.sqrt, [self]) }
+    /// `x^p` for a constant exponent.
+    public func pow(_ p: Double) -> Tensor { elementwise(PowerFunction.self, self, p).recorded(.power(p), [self]) }
+    /// Absolute value (derivative `sign(x)`, 0 at 0).
+    public func abs() -> Tensor { elementwise(AbsFunction.self, self).recorded(.abs, [self]) }
+    /// `max(x, 0)` (derivative 1 where x > 0, else 0).
+    public func relu() -> Tensor { elementwise(ReluFunction.self, self).recorded(.relu, [self]) }
+    /// Values limited to `[low, high]` (derivative 1 inside, 0 outside).
+    public func clamped(min low: Double = -.infinity, max high: Double = .infinity) -> Tensor {
+        elementwise(ClampFunction.self, self, low, high).recorded(.clamp(low, high), [self])
+    }
+
+    /// -1, 0 or 1 by sign; not differentiable (a constant).
+    public func sign() -> Tensor { elementwise(SignFunction.self, self) }
+    /// 1 where `x > threshold`, else 0; a constant.
+    public func greater(than threshold: Double) -> Tensor { elementwise(GreaterFunction.self, self, threshold) }
+    /// 1 where `low <= x <= high`, else 0; a constant.
+    func inside(_ low: Double, _ high: Double) -> Tensor { elementwise(InsideFunction.self, self, low, high) }
+    /// 1 where equal (broadcasting), else 0; a constant.
+    public func equal(_ other: Tensor) -> Tensor { broadcasting(EqualFunction.self, self, other, "equal") }
+}

@@ -1,0 +1,129 @@
+// Batch normalisation over axis 1 (channels) of `[N,C,...]`, and L2 normalisation along an axis.
+// Training-mode batch norm has a fused kernel both ways; when the backward pass is itself recorded
+// (double backpropagation) its derivative is written with ordinary ops instead (Derivatives.swift).
+import Parallel
+
+/// Per-channel layout of `[N,C,rest...]`: `n` outer blocks of `c` channels of `inner` elements.
+struct ChannelLayout {
+    let n, c, inner: Int
+    init(_ shape: [Int]) {
+        (n, c) = (shape[0], shape[1])
+        inner = shape.dropFirst(2).reduce(1, *)
+    }
+    var perChannel: Int { n * inner }
+}
+
+private func batchNormForwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ gamma: Tensor, _ beta: Tensor, _ out: Tensor,
+                                                     _ mean: Tensor, _ invstd: Tensor, _ variance: Tensor, eps: Double) {
+    let layout = ChannelLayout(x.shape)
+    let (px, po) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: out.pointer(T.self)))
+    let (pg, pb) = (SendablePointer(base: gamma.pointer(T.self)), SendablePointer(base: beta.pointer(T.self)))
+    let (pm, pi, pv) = (SendablePointer(base: mean.pointer(T.self)), SendablePointer(base: invstd.pointer(T.self)),
+                        SendablePointer(base: variance.pointer(T.self)))
+    parallelRanges(layout.c, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, channels in
+        for channel in channels {
+            var total = T(0)
+            for block in 0..<layout.n { total += sumStrided(px.base + (block * layout.c + channel) * layout.inner, layout.inner, 1) }
+            let m = total / T(layout.perChannel)
+            var squares = T(0)
+            for block in 0..<layout.n {
+                let row = px.base + (block * layout.c + channel) * layout.inner
+                for i in 0..<layout.inner { let d = row[i] - m; squares += d * d }
+            }
+            let v = squares / T(layout.perChannel)
+            let inv = 1 / (v + T(eps)).squareRoot()
+            let (scale, shift) = (pg.base[channel] * inv, pb.base[channel] - pg.base[channel] * inv * m)
+            for block in 0..<layout.n {
+                let offset = (block * layout.c + channel) * layout.inner
+                for i in 0..<layout.inner { po.base[offset + i] = px.base[offset + i] * scale + shift }
+            }
+            (pm.base[channel], pi.base[channel], pv.base[channel]) = (m, inv, v)
+        }
+    }
+}
+
+private func batchNormBackwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: Tensor, _ gamma: Tensor, _ mean: Tensor,
+                                                      _ invstd: Tensor, _ gx: Tensor, _ ggamma: Tensor, _ gbeta: Tensor) {
+    let layout = ChannelLayout(x.shape)
+    let (px, pgrad, pgx) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: g.pointer(T.self)),
+                            SendablePointer(base: gx.pointer(T.self)))
+    let (pgamma, pm, pi) = (SendablePointer(base: gamma.pointer(T.self)), SendablePointer(base: mean.pointer(T.self)),
+                            SendablePointer(base: invstd.pointer(T.self)))
+    let (pgg, pgb) = (SendablePointer(base: ggamma.pointer(T.self)), SendablePointer(base: gbeta.pointer(T.self)))
+    parallelRanges(layout.c, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, channels in
+        for channel in channels {
+            let (m, inv) = (pm.base[channel], pi.base[channel])
+            var sumG = T(0), sumGX = T(0)
+            for block in 0..<layout.n {
+                let offset = (block * layout.c + channel) * layout.inner
+                for i in 0..<layout.inner {
+                    let grad = pgrad.base[offset + i]
+                    sumG += grad
+                    sumGX += grad * (px.base[offset + i] - m) * inv
+                }
+            }
+            let count = T(layout.perChannel)
+            let scale = pgamma.base[channel] * inv
+            let (meanG, meanGX) = (sumG / count, sumGX / count)
+            for block in 0..<layout.n {
+                let offset = (block * layout.c + channel) * layout.inner
+                for i in 0..<layout.inner {
+                    let xhat = (px.base[offset + i] - m) * inv
+                    pgx.base[offset + i] = scale * (pgrad.base[offset + i] - meanG - xhat * meanGX)
+                }
+            }
+            (pgg.base[channel], pgb.base[channel]) = (sumGX, sumG)
+        }
+    }
+}
+
+extension Tensor {
+    /// Training-mode batch norm of `[N,C,...]` with batch statistics over every axis but 1:
+    /// `gamma * (x - mean) / sqrt(var + eps) + beta`. Returns the output and the batch mean and
+    /// (biased) variance, for the running averages.
+    public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Double) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+        precondition(x.rank >= 2 && gamma.shape == [x.shape[1]] && beta.shape == [x.shape[1]],
+                     "batch norm of \(x.shape) with gamma \(gamma.shape) and beta \(beta.shape)")
+        let channels = x.shape[1]
+        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        let mean = Tensor(uninitializedShape: [channels], dtype: x.dtype)
+        let invstd = Tensor(uninitializedShape: [channels], dtype: x.dtype)
+        let variance = Tensor(uninitializedShape: [channels], dtype: x.dtype)
+        switch x.dtype {
+        case .float32: batchNormForwardKernel(Float.self, x, gamma, beta, out, mean, invstd, variance, eps: eps)
+        case .float64: batchNormForwardKernel(Double.self, x, gamma, beta, out, mean, invstd, variance, eps: eps)
+        }
+        out.recorded(.batchNorm(eps: eps), [x, gamma, beta], saved: [mean, invstd])
+        return (out, mean, variance)
+    }
+
+    /// The fused first-order batch-norm backward: gradients for x, gamma and beta.
+    static func batchNormBackward(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor, invstd: Tensor) -> (Tensor, Tensor, Tensor) {
+        let gx = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        let ggamma = Tensor(uninitializedShape: gamma.shape, dtype: x.dtype)
+        let gbeta = Tensor(uninitializedShape: gamma.shape, dtype: x.dtype)
+        switch x.dtype {
+        case .float32: batchNormBackwardKernel(Float.self, x, g, gamma, mean, invstd, gx, ggamma, gbeta)
+        case .float64: batchNormBackwardKernel(Double.self, x, g, gamma, mean, invstd, gx, ggamma, gbeta)
+        }
+        return (gx, ggamma, gbeta)
+    }
+
+    /// `[1,C,1,...]`: a per-channel vector shaped to broadcast against `[N,C,...]` of `rank`.
+    public func channelShaped(rank: Int) -> Tensor {
+        reshaped([1, count] + [Int](repeating: 1, count: Swift.max(0, rank - 2)))
+    }
+
+    /// Evaluation-mode batch norm with fixed statistics: `(x - mean) * gamma / sqrt(var + eps) + beta`.
+    public static func batchNormInference(_ x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor,
+                                          runningVariance: Tensor, eps: Double) -> Tensor {
+        let scale = gamma * (runningVariance.detached + eps).pow(-0.5)
+        let shift = beta - runningMean.detached * scale
+        return x * scale.channelShaped(rank: x.rank) + shift.channelShaped(rank: x.rank)
+    }
+
+    /// `x / max(||x||_2, eps)` along `axis`, as PyTorch's `F.normalize`.
+    public func l2Normalized(axis: Int, eps: Double = 1e-12) -> Tensor {
+        self / pow(2).sum(axes: [axis], keepDims: true).sqrt().clamped(min: eps)
+    }
+}

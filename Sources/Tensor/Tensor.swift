@@ -1,0 +1,178 @@
+// The tensor: a dense row-major array of Float or Double with a shape, and its place in the
+// autodiff graph. Layout for images is NCHW (N = batch, C = channels, H = rows, W = columns).
+import Foundation
+
+/// A dense, row-major array of `float32` or `float64` values. Tensors are values in practice:
+/// ops never modify their inputs; only optimisers update parameters in place.
+public final class Tensor: CustomStringConvertible {
+    /// The size of each dimension (empty for a scalar).
+    public private(set) var shape: [Int]
+    /// The element type.
+    public private(set) var dtype: DType
+    var buffer: Buffer
+    /// Whether gradients flow to this tensor: set on parameters and inputs to differentiate
+    /// with respect to; derived tensors inherit it while gradients are recorded.
+    public var requiresGrad: Bool
+    /// The op that produced this tensor, when it was recorded for differentiation.
+    var node: Node?
+    /// The gradient accumulated by `backward()` (leaves only).
+    public var grad: Tensor?
+
+    init(shape: [Int], dtype: DType, buffer: Buffer, requiresGrad: Bool = false) {
+        self.shape = shape
+        self.dtype = dtype
+        self.buffer = buffer
+        self.requiresGrad = requiresGrad
+    }
+
+    /// An uninitialised tensor (kernels fill it).
+    convenience init(uninitializedShape shape: [Int], dtype: DType) {
+        self.init(shape: shape, dtype: dtype, buffer: Buffer(byteCount: shape.reduce(1, *) * dtype.size))
+    }
+
+    /// A `float32` tensor holding `scalars` in row-major order.
+    public convenience init(shape: [Int], scalars: [Float], requiresGrad: Bool = false) {
+        precondition(scalars.count == shape.reduce(1, *), "\(scalars.count) values for shape \(shape)")
+        self.init(uninitializedShape: shape, dtype: .float32)
+        scalars.withUnsafeBufferPointer { buffer.pointer(Float.self).update(from: $0.baseAddress!, count: $0.count) }
+        self.requiresGrad = requiresGrad
+    }
+
+    /// A `float64` tensor holding `values` in row-major order.
+    public convenience init(shape: [Int], doubles: [Double], requiresGrad: Bool = false) {
+        precondition(doubles.count == shape.reduce(1, *), "\(doubles.count) values for shape \(shape)")
+        self.init(uninitializedShape: shape, dtype: .float64)
+        doubles.withUnsafeBufferPointer { buffer.pointer(Double.self).update(from: $0.baseAddress!, count: $0.count) }
+        self.requiresGrad = requiresGrad
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    public convenience init(repeating value: Double, shape: [Int], dtype: DType = .float32) {
+        self.init(uninitializedShape: shape, dtype: dtype)
+        let count = self.count
+        switch dtype {
+        case .float32: buffer.pointer(Float.self).update(repeating: Float(value), count: count)
+        case .float64: buffer.pointer(Double.self).update(repeating: value, count: count)
+        }
+    }
+
+    /// A scalar (rank 0) tensor.
+    public convenience init(_ value: Double, dtype: DType = .float32) {
+        self.init(repeating: value, shape: [], dtype: dtype)
+    }
+
+    /// Zeros of `shape`.
+    public static func zeros(_ shape: [Int], dtype: DType = .float32) -> Tensor { Tensor(repeating: 0, shape: shape, dtype: dtype) }
+    /// Ones of `shape`.
+    public static func ones(_ shape: [Int], dtype: DType = .float32) -> Tensor { Tensor(repeating: 1, shape: shape, dtype: dtype) }
+
+    /// The number of elements.
+    public var count: Int { shape.reduce(1, *) }
+    /// The number of dimensions.
+    public var rank: Int { shape.count }
+
+    /// The values as `Float` (converted from `float64` if needed).
+    public var scalars: [Float] {
+        switch dtype {
+        case .float32: Array(UnsafeBufferPointer(start: buffer.pointer(Float.self), count: count))
+        case .float64: UnsafeBufferPointer(start: buffer.pointer(Double.self), count: count).map(Float.init)
+        }
+    }
+
+    /// The values as `Double`.
+    public var doubles: [Double] {
+        switch dtype {
+        case .float32: UnsafeBufferPointer(start: buffer.pointer(Float.self), count: count).map(Double.init)
+        case .float64: Array(UnsafeBufferPointer(start: buffer.pointer(Double.self), count: count))
+        }
+    }
+
+    /// The only value of a one-element tensor.
+    public var item: Double {
+        precondition(count == 1, "item of a tensor of shape \(shape)")
+        return dtype == .float32 ? Double(buffer.pointer(Float.self)[0]) : buffer.pointer(Double.self)[0]
+    }
+
+    /// The same values with no autodiff history (shares memory).
+    public var detached: Tensor { Tensor(shape: shape, dtype: dtype, buffer: buffer) }
+
+    /// A copy with its own memory and no autodiff history.
+    public func copy() -> Tensor {
+        let result = Tensor(uninitializedShape: shape, dtype: dtype)
+        result.buffer.raw.copyMemory(from: buffer.raw, byteCount: count * dtype.size)
+        return result
+    }
+
+    /// The values converted to `dtype` (a new tensor; no autodiff history).
+    public func converted(to target: DType) -> Tensor {
+        if target == dtype { return copy() }
+        return target == .float64 ? Tensor(shape: shape, doubles: doubles) : Tensor(shape: shape, scalars: scalars)
+    }
+
+    /// Replaces this tensor's values and element type in place (parameters moving to `float64`
+    /// for a gradient check, or a checkpoint loading into a model).
+    public func assign(_ other: Tensor) {
+        precondition(other.shape == shape, "assigning shape \(other.shape) to \(shape)")
+        let source = other.copy()
+        buffer = source.buffer
+        dtype = source.dtype
+    }
+
+    /// Changes the element type in place.
+    public func convert(to target: DType) {
+        guard target != dtype else { return }
+        let source = converted(to: target)
+        buffer = source.buffer
+        dtype = target
+    }
+
+    public var description: String {
+        let values = doubles.prefix(8).map { String(format: "%.4g", $0) }.joined(separator: ", ")
+        return "Tensor(\(dtype), \(shape)\(count > 0 ? ": " + values : "")\(count > 8 ? ", …" : ""))"
+    }
+
+    // Typed raw access for kernels.
+    func pointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
+        precondition(MemoryLayout<T>.size == dtype.size, "tensor of \(dtype) read as \(T.self)")
+        return buffer.pointer(T.self)
+    }
+}
+
+/// A seeded random number generator (SplitMix64): weight initialisation, dropout, shuffling and
+/// augmentation draw from it, so a seed fixes a run.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A standard normal sample (Box-Muller).
+    public mutating func nextNormal() -> Double {
+        let u1 = max(Double.leastNormalMagnitude, Double(next() >> 11) / Double(1 << 53))
+        let u2 = Double(next() >> 11) / Double(1 << 53)
+        return (-2 * Foundation.log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}
+
+extension Tensor {
+    /// Samples from N(mean, std^2).
+    public static func randomNormal(_ shape: [Int], mean: Double = 0, std: Double = 1, dtype: DType = .float32,
+                                    generator: inout SeededGenerator) -> Tensor {
+        let values = (0..<shape.reduce(1, *)).map { _ in mean + std * generator.nextNormal() }
+        return dtype == .float64 ? Tensor(shape: shape, doubles: values) : Tensor(shape: shape, scalars: values.map(Float.init))
+    }
+
+    /// Samples from U(low, high).
+    public static func randomUniform(_ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32,
+                                     generator: inout SeededGenerator) -> Tensor {
+        let values = (0..<shape.reduce(1, *)).map { _ in Double.random(in: low..<high, using: &generator) }
+        return dtype == .float64 ? Tensor(shape: shape, doubles: values) : Tensor(shape: shape, scalars: values.map(Float.init))
+    }
+}

@@ -1,0 +1,123 @@
+// Every differentiable op against central finite differences, to first and second order.
+import Testing
+import Tensor
+
+/// Random float64 inputs of `shapes`; `map` moves values away from kinks or into a domain.
+func randomInputs(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Double = { $0 }) -> [Tensor] {
+    var generator = SeededGenerator(seed: seed)
+    return shapes.map { shape in
+        let values = (0..<shape.reduce(1, *)).map { _ in map(generator.nextNormal()) }
+        return Tensor(shape: shape, doubles: values)
+    }
+}
+
+/// Away from zero by at least 0.2, so kinks at 0 are never crossed by the finite differences.
+func awayFromZero(_ x: Double) -> Double { x >= 0 ? x + 0.2 : x - 0.2 }
+
+/// Checks first and second derivatives of `function` at random inputs of `shapes`.
+func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Double = { $0 }, rtol: Double = 1e-3,
+                       sourceLocation: SourceLocation = #_sourceLocation, _ function: @escaping ([Tensor]) -> Tensor) {
+    let first = gradCheck(randomInputs(shapes, seed: seed, map: map), rtol: rtol, function)
+    #expect(first.passed, "first order \(first)", sourceLocation: sourceLocation)
+    let second = gradGradCheck(randomInputs(shapes, seed: seed, map: map), rtol: rtol, function)
+    #expect(second.passed, "second order \(second)", sourceLocation: sourceLocation)
+}
+
+@Suite struct GradientTests {
+    @Test func checkerRejectsAWrongDerivative() {
+        // x.detached * x claims a derivative of x; the truth is 2x.
+        let result = gradCheck(randomInputs([[5]], map: awayFromZero)) { $0[0].detached * $0[0] }
+        #expect(!result.passed)
+        let second = gradGradCheck(randomInputs([[5]], map: awayFromZero)) { ($0[0] * $0[0]).detached * $0[0] }
+        #expect(!second.passed)
+    }
+
+    @Test func arithmeticWithBroadcasting() {
+        expectDerivatives([[2, 3, 4], [3, 1]]) { $0[0] + $0[1] }
+        expectDerivatives([[2, 3, 4], [4]]) { $0[0] - $0[1] }
+        expectDerivatives([[2, 1, 4], [3, 1]]) { $0[0] * $0[1] }
+        expectDerivatives([[2, 3], [2, 3]], map: awayFromZero) { $0[0] / $0[1] }
+        expectDerivatives([[3], [2, 3]], map: awayFromZero) { $0[0] / $0[1] }
+        expectDerivatives([[4]]) { -$0[0] * 3 + 2 }
+        expectDerivatives([[2, 2]], map: awayFromZero) { 1 / $0[0] - 0.5 }
+    }
+
+    @Test func unaryFunctions() {
+        expectDerivatives([[7]]) { $0[0].exp() }
+        expectDerivatives([[7]], map: { Swift.abs($0) + 0.5 }) { $0[0].log() }
+        expectDerivatives([[7]], map: { Swift.abs($0) + 0.5 }) { $0[0].sqrt() }
+        expectDerivatives([[7]], map: { Swift.abs($0) + 0.5 }) { $0[0].pow(1.7) }
+        expectDerivatives([[7]]) { $0[0].pow(2) }
+        expectDerivatives([[7]], map: { Swift.abs($0) + 0.5 }) { $0[0].pow(-0.5) }
+        expectDerivatives([[9]], map: awayFromZero) { $0[0].abs() }
+        expectDerivatives([[9]], map: awayFromZero) { $0[0].relu() * $0[0] }
+        expectDerivatives([[9]], map: awayFromZero) { $0[0].clamped(min: -0.1, max: 0.1) + $0[0].clamped(min: 0.05) }
+    }
+
+    @Test func reductions() {
+        expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [1]) }
+        expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [0, 2], keepDims: true) * $0[0] }
+        expectDerivatives([[2, 3, 4]]) { $0[0].sum() }
+        expectDerivatives([[2, 3, 4]]) { $0[0].mean(axes: [0, 2]) }
+        expectDerivatives([[3, 5]]) { $0[0].max(axes: [1]) }
+        expectDerivatives([[3, 5]]) { $0[0].max(axes: [0], keepDims: true) * $0[0] }
+        expectDerivatives([[3, 1]]) { $0[0].expanded(to: [2, 3, 4]) }
+    }
+
+    @Test func shapeOps() {
+        expectDerivatives([[2, 3, 4]]) { $0[0].reshaped([4, -1]) * $0[0].reshaped([4, 6]) }
+        expectDerivatives([[2, 3, 4]]) { $0[0].permuted([2, 0, 1]) }
+        expectDerivatives([[4, 5]]) { $0[0].sliced(lower: [1, 0], upper: [3, 4]) }
+        expectDerivatives([[2, 3]]) { $0[0].padded(before: [1, 0], after: [0, 2]) }
+        expectDerivatives([[2, 3], [2, 1]]) { Tensor.concatenated([$0[0], $0[1], $0[0]], axis: 1) }
+        expectDerivatives([[2, 3, 2]]) { $0[0].flipped(axes: [0, 2]) }
+        expectDerivatives([[6]]) { $0[0].gathered(flatIndices: [5, 0, 0, 3], shape: [2, 2]) }
+    }
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func matmul(transposeA: Bool, transposeB: Bool) {
+        let a = transposeA ? [4, 3] : [3, 4]
+        let b = transposeB ? [5, 4] : [4, 5]
+        expectDerivatives([a, b]) { Tensor.matmul($0[0], $0[1], transposeA: transposeA, transposeB: transposeB) }
+    }
+
+    @Test(arguments: [ConvolutionGeometry(stride: 1, padding: 0), ConvolutionGeometry(stride: 1, padding: 1),
+                      ConvolutionGeometry(stride: 2, padding: 1), ConvolutionGeometry(stride: 2, padding: 0)])
+    func convolution(geometry: ConvolutionGeometry) {
+        expectDerivatives([[2, 2, 5, 5], [3, 2, 3, 3]]) { Tensor.convolution($0[0], $0[1], geometry: geometry) }
+        expectDerivatives([[2, 3, 4, 4], [2, 3, 1, 1]]) { Tensor.convolution($0[0], $0[1], geometry: geometry) }
+    }
+
+    @Test func pooling() {
+        expectDerivatives([[2, 2, 4, 4]]) { $0[0].maxPooled(PoolGeometry(kernel: 2)) }
+        expectDerivatives([[1, 2, 5, 5]]) { $0[0].maxPooled(PoolGeometry(kernel: 3, stride: 2, padding: 1)) }
+        expectDerivatives([[2, 2, 4, 4]]) { $0[0].averagePooled(PoolGeometry(kernel: 2)) }
+        expectDerivatives([[1, 2, 5, 5]]) { $0[0].averagePooled(PoolGeometry(kernel: 3, stride: 2, padding: 1)) }
+    }
+
+    @Test func normalisation() {
+        expectDerivatives([[4, 3, 2, 2], [3], [3]], rtol: 1e-3) { Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], eps: 1e-5).output }
+        expectDerivatives([[6, 3], [3], [3]]) { Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], eps: 1e-5).output }
+        let (runningMean, runningVariance) = (Tensor(shape: [3], doubles: [0.1, -0.2, 0.3]), Tensor(shape: [3], doubles: [0.5, 1, 2]))
+        expectDerivatives([[2, 3, 2, 2], [3], [3]]) {
+            Tensor.batchNormInference($0[0], gamma: $0[1], beta: $0[2], runningMean: runningMean, runningVariance: runningVariance, eps: 1e-5)
+        }
+        expectDerivatives([[3, 4]]) { $0[0].l2Normalized(axis: 1) }
+    }
+
+    @Test func activations() {
+        expectDerivatives([[3, 5]]) { $0[0].logSoftmax(axis: 1) }
+        expectDerivatives([[3, 5]]) { $0[0].softmax(axis: 0) }
+        var generator = SeededGenerator(seed: 3)
+        let mask = Tensor.ones([4, 4], dtype: .float64).dropout(0.5, generator: &generator)
+        expectDerivatives([[4, 4]]) { $0[0] * mask }
+    }
+
+    @Test func compositeConvBatchNormRelu() {
+        expectDerivatives([[3, 2, 4, 4], [3, 2, 3, 3], [3], [3]], map: awayFromZero) { values in
+            let conv = Tensor.convolution(values[0], values[1], geometry: ConvolutionGeometry(stride: 1, padding: 1))
+            return Tensor.batchNorm(conv, gamma: values[2], beta: values[3], eps: 1e-5).output.relu().mean(axes: [2, 3])
+        }
+    }
+}
+
