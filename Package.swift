@@ -31,6 +31,12 @@ let package = Package(
         // Tensors with reverse-mode autodiff that differentiates its own backward pass.
         .target(name: "Tensor", dependencies: ["BLAS", "Parallel"], swiftSettings: releaseFlags),
 
+        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: releaseFlags),
+        .target(name: "Losses", dependencies: ["Tensor"], swiftSettings: releaseFlags),
+        .target(name: "Optimizers", dependencies: ["Tensor", "NN"], swiftSettings: releaseFlags),
+
+        .target(name: "Checkpoints", dependencies: ["HDF5", "NN", "Tensor"]),
+
         // Image sources and importers into packed HDF5.
         .target(name: "Parallel"),
         .target(name: "Datasets", dependencies: ["HDF5", "ImageIO", "Parallel", "CZlib"]),
@@ -48,6 +54,8 @@ let package = Package(
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Losses", "Optimizers", "Checkpoints", "HDF5", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "ImageIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "TestSupport"]),
     ]

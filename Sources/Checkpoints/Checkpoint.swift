@@ -1,0 +1,98 @@
+// Model checkpoints in HDF5: one dataset per state_dict entry, named and shaped as PyTorch's
+// (`layer1.0.conv1.weight [out,in,kh,kw]`), so `torch.load_state_dict` takes them after a few
+// lines of h5py (scripts/load_checkpoint_in_pytorch.py). Optimiser state lives in the group
+// `optimizer/`, which a PyTorch loader skips.
+import Foundation
+import HDF5
+import NN
+import Tensor
+
+/// Why a checkpoint does not fit a model: the file, and the first problem found.
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let file: String
+    public let message: String
+    public var description: String { "\(file): \(message)" }
+}
+
+/// Saving and loading model state.
+public enum Checkpoint {
+    /// Writes `model`'s state_dict and `attributes` (plus `arch` and `format`) to `path`,
+    /// atomically; `momentum` (one tensor per parameter, in order) goes to `optimizer/`.
+    public static func save(_ model: any Classifier, to path: String, attributes: [String: AttributeValue] = [:],
+                            momentum: [Tensor]? = nil) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try HDF5File.write(atomicallyTo: path) { file in
+            for (name, tensor) in model.stateDict() {
+                try write(tensor, named: name, in: file)
+            }
+            if let momentum {
+                let names = model.namedParameters().map(\.name)
+                precondition(names.count == momentum.count, "\(momentum.count) momentum buffers for \(names.count) parameters")
+                for (name, tensor) in zip(names, momentum) { try write(tensor, named: "optimizer/momentum_buffer/" + name, in: file) }
+            }
+            try file.setAttribute("arch", model.arch)
+            try file.setAttribute("format", "kd checkpoint: PyTorch state_dict names and shapes")
+            for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
+        }
+    }
+
+    private static func write(_ tensor: Tensor, named name: String, in file: HDF5File) throws {
+        if name.hasSuffix("num_batches_tracked") {
+            try file.createDataset(name, values: [Int64(tensor.item.rounded())], shape: [])
+        } else {
+            try file.createDataset(name, values: tensor.scalars, shape: tensor.shape)
+        }
+    }
+
+    /// Loads `path` into `model`: the architecture and every name and shape must match (the first
+    /// mismatch is the error), as PyTorch's strict `load_state_dict`. Returns the file's root
+    /// attributes.
+    @discardableResult
+    public static func load(_ path: String, into model: any Classifier) throws -> [String: AttributeValue] {
+        let file = try HDF5File.open(path)
+        let attributes = Dictionary(uniqueKeysWithValues: try file.attributes().map { ($0.name, $0.value) })
+        if let arch = attributes["arch"]?.stringValue, arch != model.arch {
+            throw CheckpointError(file: path, message: "holds a \(arch), not a \(model.arch)")
+        }
+        let expected = model.stateDict()
+        let stored = Set(try file.walk().compactMap { entry -> String? in
+            guard case .dataset = entry.kind, !entry.path.hasPrefix("/optimizer/") else { return nil }
+            return String(entry.path.dropFirst())
+        })
+        if let missing = expected.first(where: { !stored.contains($0.name) }) {
+            throw CheckpointError(file: path, message: "has no '\(missing.name)' (expected by \(model.arch))")
+        }
+        if let extra = stored.subtracting(expected.map(\.name)).sorted().first {
+            throw CheckpointError(file: path, message: "has '\(extra)', which \(model.arch) does not have")
+        }
+        for (name, tensor) in expected {
+            let shape = try file.info(name).shape
+            guard shape == tensor.shape else {
+                throw CheckpointError(file: path, message: "'\(name)' has shape \(shape), \(model.arch) expects \(tensor.shape)")
+            }
+        }
+        for (name, tensor) in expected {
+            try tensor.assign(read(name, from: file, dtype: tensor.dtype))
+        }
+        return attributes
+    }
+
+    /// The momentum buffers saved with a checkpoint, one per parameter of `model`, or nil.
+    public static func momentum(_ path: String, for model: any Classifier) throws -> [Tensor]? {
+        let file = try HDF5File.open(path)
+        guard try file.contains("optimizer/momentum_buffer") else { return nil }
+        return try model.namedParameters().map { name, tensor in
+            try read("optimizer/momentum_buffer/" + name, from: file, dtype: tensor.dtype)
+        }
+    }
+
+    /// Dataset `name` of `file` as a tensor of `dtype` (integer datasets are converted).
+    public static func read(_ name: String, from file: HDF5File, dtype: DType = .float32) throws -> Tensor {
+        let info = try file.info(name)
+        let values: [Double] = info.elementType?.isFloat == false
+            ? try file.dataset(name, as: Int64.self).read().map(Double.init)
+            : try file.dataset(name, as: Double.self).read()
+        let tensor = Tensor(shape: info.shape, doubles: values)
+        return dtype == .float64 ? tensor : tensor.converted(to: dtype)
+    }
+}

@@ -1,0 +1,35 @@
+// The models of the distillation literature share one interface: logits plus the intermediate
+// outputs the distillation losses read, per named stage.
+import Tensor
+
+/// What a forward pass returns, as `forward(x, upto)` in ../shared/reference/pytorch/models.py.
+public struct ModelOutput {
+    /// `[N, classes]`, or nil when the pass stopped early (`upto`).
+    public var logits: Tensor?
+    /// The output of each stage reached.
+    public var features: [Tensor]
+    /// The same points before their ReLU (`pre`).
+    public var preActivations: [Tensor]
+}
+
+/// An image classifier with named stages, for distillation.
+public protocol Classifier: Module {
+    /// The architecture's name in models.py (`resnet8x4`, `wrn_16_1`, `mnist_teacher`).
+    var arch: String { get }
+    /// Stage names, in order: the keys of `features` (`layer1`, `block2`, `conv1`, ...).
+    var stageNames: [String] { get }
+    /// Channels of each stage's output.
+    var stageChannels: [Int] { get }
+    /// Runs the model on `[N, C, H, W]`, stopping after stage `upto` (1-based) when given.
+    func forward(_ x: Tensor, upto: Int?) -> ModelOutput
+    /// Multiply-accumulates of one forward pass per image (convolutions and linear layers).
+    var macsPerImage: Int { get }
+}
+
+extension Classifier {
+    /// Logits of a full forward pass.
+    public func callAsFunction(_ x: Tensor) -> Tensor { forward(x, upto: nil).logits! }
+
+    /// The 1-based index of the stage called `name`, or nil.
+    public func stageIndex(_ name: String) -> Int? { stageNames.firstIndex(of: name).map { $0 + 1 } }
+}

@@ -1,0 +1,145 @@
+// The basic layers: convolution, batch norm, linear, and the parameter-free ones.
+import Tensor
+
+/// 2-D convolution, weight `[out, in, k, k]`, optional bias `[out]`; input `[N, in, H, W]`.
+public final class Conv2d: Module {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let geometry: ConvolutionGeometry
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
+                generator: inout SeededGenerator) {
+        let fanIn = inChannels * kernel * kernel
+        weight = defaultInitialisation([outChannels, inChannels, kernel, kernel], fanIn: fanIn, generator: &generator)
+        self.bias = bias ? defaultInitialisation([outChannels], fanIn: fanIn, generator: &generator) : nil
+        geometry = ConvolutionGeometry(stride: stride, padding: padding)
+    }
+
+    override public var localParameters: [(String, Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = Tensor.convolution(x, weight, geometry: geometry)
+        return bias.map { y + $0.channelShaped(rank: 4) } ?? y
+    }
+
+    /// Multiply-accumulates per image for an input of `height x width`.
+    public func macs(height: Int, width: Int) -> Int {
+        let (out, inC, k) = (weight.shape[0], weight.shape[1], weight.shape[2])
+        let oh = (height + 2 * geometry.padding - k) / geometry.stride + 1
+        let ow = (width + 2 * geometry.padding - k) / geometry.stride + 1
+        return out * oh * ow * inC * k * k
+    }
+}
+
+/// Batch normalisation over axis 1 of `[N, C, ...]` (PyTorch's BatchNorm2d and BatchNorm1d):
+/// batch statistics while training, running averages (momentum 0.1) in evaluation.
+public final class BatchNorm: Module {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let runningMean: Tensor
+    public let runningVariance: Tensor
+    /// Training batches seen (PyTorch's `num_batches_tracked`), kept as a one-element tensor.
+    public let batchesTracked: Tensor
+    public let eps: Double
+    public let momentum: Double
+
+    public init(_ channels: Int, eps: Double = 1e-5, momentum: Double = 0.1) {
+        weight = .ones([channels])
+        bias = .zeros([channels])
+        weight.requiresGrad = true
+        bias.requiresGrad = true
+        runningMean = .zeros([channels])
+        runningVariance = .ones([channels])
+        batchesTracked = .zeros([])
+        self.eps = eps
+        self.momentum = momentum
+    }
+
+    override public var localParameters: [(String, Tensor)] { [("weight", weight), ("bias", bias)] }
+    override public var localBuffers: [(String, Tensor)] {
+        [("running_mean", runningMean), ("running_var", runningVariance), ("num_batches_tracked", batchesTracked)]
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard isTraining else {
+            return Tensor.batchNormInference(x, gamma: weight, beta: bias, runningMean: runningMean,
+                                             runningVariance: runningVariance, eps: eps)
+        }
+        let (output, mean, variance) = Tensor.batchNorm(x, gamma: weight, beta: bias, eps: eps)
+        let perChannel = Double(x.count / x.shape[1])
+        runningMean.update(adding: mean, scaledBy: momentum, keeping: 1 - momentum)
+        runningVariance.update(adding: variance, scaledBy: momentum * perChannel / Swift.max(1, perChannel - 1), keeping: 1 - momentum)
+        batchesTracked.update(adding: Tensor.ones([], dtype: batchesTracked.dtype), scaledBy: 1)
+        return output
+    }
+}
+
+/// Fully connected layer `y = x W^T + b`, weight `[out, in]`; input `[N, in]`.
+public final class Linear: Module {
+    public let weight: Tensor
+    public let bias: Tensor?
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout SeededGenerator) {
+        weight = defaultInitialisation([outFeatures, inFeatures], fanIn: inFeatures, generator: &generator)
+        self.bias = bias ? defaultInitialisation([outFeatures], fanIn: inFeatures, generator: &generator) : nil
+    }
+
+    override public var localParameters: [(String, Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = Tensor.matmul(x, weight, transposeB: true)
+        return bias.map { y + $0 } ?? y
+    }
+
+    /// Multiply-accumulates per sample.
+    public var macs: Int { weight.count }
+}
+
+/// A layer applied as a function of one tensor, for `Sequential`.
+public protocol Layer: Module {
+    func callAsFunction(_ x: Tensor) -> Tensor
+}
+
+extension Conv2d: Layer {}
+extension BatchNorm: Layer {}
+extension Linear: Layer {}
+
+/// `max(x, 0)`.
+public final class ReLU: Module, Layer {
+    override public init() {}
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.relu() }
+}
+
+/// Max pooling over square windows.
+public final class MaxPool2d: Module, Layer {
+    public let geometry: PoolGeometry
+    public init(kernel: Int, stride: Int? = nil, padding: Int = 0) { geometry = PoolGeometry(kernel: kernel, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.maxPooled(geometry) }
+}
+
+/// Average pooling over square windows.
+public final class AvgPool2d: Module, Layer {
+    public let geometry: PoolGeometry
+    public init(kernel: Int, stride: Int? = nil, padding: Int = 0) { geometry = PoolGeometry(kernel: kernel, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.averagePooled(geometry) }
+}
+
+/// Mean over the spatial axes: `[N, C, H, W]` to `[N, C]` (adaptive average pooling to 1, flattened).
+public final class GlobalAvgPool: Module, Layer {
+    override public init() {}
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.mean(axes: [2, 3]) }
+}
+
+/// `[N, ...]` to `[N, product]`.
+public final class Flatten: Module, Layer {
+    override public init() {}
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.reshaped([x.shape[0], -1]) }
+}
+
+/// Layers applied in order; children are named `0`, `1`, ... as in PyTorch.
+public final class Sequential: Module, Layer {
+    public let layers: [any Layer]
+    public init(_ layers: [any Layer]) { self.layers = layers }
+    override public var children: [(String, Module)] { layers.enumerated().map { (String($0.offset), $0.element) } }
+    public func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
+}
