@@ -47,7 +47,8 @@ let package = Package(
             "Pipeline", "Datasets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "BLAS"]),
+        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "BLAS", "Tensor", "NN", "Losses", "Optimizers", "Parallel"],
+                          swiftSettings: releaseFlags),
 
         .target(name: "TestSupport", dependencies: ["CZlib"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"], resources: [.copy("Fixtures")]),

@@ -6,6 +6,7 @@ import Foundation
 struct KDBench {
     static let sections: [(name: String, run: @Sendable () throws -> Void)] = [
         ("data", DataBench.run),
+        ("engine", EngineBench.run),
     ]
 
     static func main() throws {
@@ -17,9 +18,9 @@ struct KDBench {
     }
 }
 
-/// Median wall time in seconds of `repeats` runs of `body`, after one warm-up run.
-func medianSeconds(repeats: Int, warmUp: Bool = true, _ body: () throws -> Void) rethrows -> Double {
-    if warmUp { try body() }
+/// Median wall time in seconds of `repeats` runs of `body`, after `warmUps` untimed runs.
+func medianSeconds(repeats: Int, warmUps: Int = 1, _ body: () throws -> Void) rethrows -> Double {
+    for _ in 0..<warmUps { try body() }
     var times: [Double] = []
     for _ in 0..<repeats {
         let start = DispatchTime.now().uptimeNanoseconds

@@ -1,0 +1,46 @@
+// Images/s of the teacher forward pass (evaluation, no gradients) and of one training step
+// (forward, cross-entropy, backward, SGD) for the models of the issue, at 1 and 2 threads,
+// with the achieved GFLOP/s (2 x MACs x images/s, x3 for a training step).
+import Foundation
+import Losses
+import NN
+import Optimizers
+import Parallel
+import Tensor
+
+enum EngineBench {
+    static let models: [(String, Int, Int)] = [("mnist_teacher", 1, 28), ("mnist_student", 1, 28), ("resnet8x4", 3, 32),
+                                               ("wrn_16_1", 3, 32), ("wrn_16_2", 3, 32)]
+
+    static func run() throws {
+        let batch = 128
+        let only = ProcessInfo.processInfo.environment["KDBENCH_MODELS"].map { Set($0.split(separator: ",").map(String.init)) }
+        print("Batch \(batch), random data, median of 5 after 2 warm-ups; GFLOP/s = 2 x MACs x images/s (x3 for a step).\n")
+        print(row(["model", "threads", "forward img/s", "forward GFLOP/s", "train step img/s", "train GFLOP/s"]))
+        print(row(["---", "---:", "---:", "---:", "---:", "---:"]))
+        for (name, channels, size) in models where only?.contains(name) ?? true {
+            for threads in [1, 2] {
+                ComputeThreads.count = threads
+                let model = try Models.make(name, classes: 10, inChannels: channels, imageSize: size, seed: 0)
+                var generator = SeededGenerator(seed: 1)
+                let x = Tensor.randomNormal([batch, channels, size, size], generator: &generator)
+                let labels = (0..<batch).map { $0 % 10 }
+                model.train(false)
+                let forward = medianSeconds(repeats: 5, warmUps: 2) { GradMode.withoutGrad { _ = model(x) } }
+                model.train(true)
+                let optimizer = SGD(model.namedParameters(), learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4)
+                let step = medianSeconds(repeats: 5, warmUps: 2) {
+                    optimizer.zeroGrad()
+                    crossEntropy(logits: model(x), labels: labels).backward()
+                    optimizer.step()
+                }
+                let flops = 2 * Double(model.macsPerImage)
+                print(row([name, "\(threads)", String(format: "%.0f", Double(batch) / forward),
+                           String(format: "%.1f", flops * Double(batch) / forward / 1e9),
+                           String(format: "%.0f", Double(batch) / step),
+                           String(format: "%.1f", 3 * flops * Double(batch) / step / 1e9)]))
+            }
+        }
+        ComputeThreads.count = ProcessInfo.processInfo.activeProcessorCount
+    }
+}
