@@ -25,14 +25,15 @@ $(DATA)/train.h5 $(DATA)/test.h5 &: | $(KD)
 data: deps $(KD) $(DATA)/train.h5 $(DATA)/test.h5
 	$(KD) inspect $(DATA)/train.h5
 
-teacher precompute: data
-	@echo "make $@: this stage is not built yet (see the open issues); the dataset is ready in $(DATA)/." >&2
+# Each stage resumes or reuses its own finished work, so these always run `kd` and let it decide.
+teacher: data
+	$(KD) teacher --config $(PIPELINE)
+
+precompute: teacher
+	@echo "make precompute: the teacher is trained (runs/); the precompute stage is not built yet (see the open issues)." >&2
 	@exit 2
 
-distill: data
-	@echo "make distill: the dataset is ready in $(DATA)/ (kd inspect $(DATA)/train.h5)." >&2
-	@echo "The teacher, precompute and distill stages are not built yet (see the open issues)." >&2
-	@exit 2
+distill: precompute
 
 test: deps
 	swift build --build-tests

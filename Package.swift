@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries: headers and a few inline accessors, no API of their own.
@@ -41,7 +42,9 @@ let package = Package(
         .target(name: "Parallel"),
         .target(name: "Datasets", dependencies: ["HDF5", "ImageIO", "Parallel", "CZlib"]),
         // The stages; knows nothing about the command line.
-        .target(name: "Pipeline", dependencies: ["HDF5", "ImageIO", "Datasets"]),
+        .target(name: "Pipeline", dependencies: ["HDF5", "ImageIO", "Datasets", "Tensor", "NN", "Losses", "Optimizers", "Checkpoints",
+                                                "Parallel", .product(name: "Yams", package: "Yams")],
+                swiftSettings: releaseFlags),
 
         .executableTarget(name: "kd", dependencies: [
             "Pipeline", "Datasets",
@@ -58,6 +61,6 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Losses", "Optimizers", "Checkpoints", "HDF5", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "ImageIO", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "Checkpoints", "TestSupport"]),
     ]
 )

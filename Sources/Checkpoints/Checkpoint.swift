@@ -11,6 +11,10 @@ import Tensor
 public struct CheckpointError: Error, CustomStringConvertible {
     public let file: String
     public let message: String
+    public init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
     public var description: String { "\(file): \(message)" }
 }
 

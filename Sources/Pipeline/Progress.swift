@@ -11,6 +11,8 @@ public final class ProgressBar {
     private let interactive = isatty(STDERR_FILENO) != 0
     private var lastDraw = Date.distantPast
     private var lastDecile = -1
+    /// Seconds when `done` reached `total`, so the final line reports the rate of the work itself.
+    private var completedAfter: Double?
 
     public init(_ title: String, total: Int, unit: String = "img") {
         self.title = title
@@ -21,11 +23,12 @@ public final class ProgressBar {
     /// Reports that `done` of `total` items are finished; `extra` is appended (loss, accuracy...).
     public func update(_ done: Int, extra: String = "") {
         let now = Date()
+        if done >= total && completedAfter == nil { completedAfter = now.timeIntervalSince(start) }
         let decile = done * 10 / total
         if interactive {
             guard done == total || now.timeIntervalSince(lastDraw) > 0.1 else { return }
         } else {
-            guard decile != lastDecile else { return }
+            guard decile != lastDecile, done < total else { return }
         }
         lastDraw = now
         lastDecile = decile
@@ -35,7 +38,7 @@ public final class ProgressBar {
 
     /// Ends the bar with a final line.
     public func finish(extra: String = "") {
-        let line = render(total, extra: extra, elapsed: Date().timeIntervalSince(start))
+        let line = render(total, extra: extra, elapsed: completedAfter ?? Date().timeIntervalSince(start))
         FileHandle.standardError.write(Data((interactive ? "\r\u{1B}[2K" + line + "\n" : line + "\n").utf8))
     }
 

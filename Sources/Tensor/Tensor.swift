@@ -176,3 +176,10 @@ extension Tensor {
         return dtype == .float64 ? Tensor(shape: shape, doubles: values) : Tensor(shape: shape, scalars: values.map(Float.init))
     }
 }
+
+extension Tensor {
+    /// The float32 storage, for code that fills a fresh tensor (batch assembly).
+    public func withUnsafeMutableFloats<R>(_ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+        try body(pointer(Float.self))
+    }
+}

@@ -7,8 +7,8 @@ struct KD: ParsableCommand {
         commandName: "kd",
         abstract: "A cache-first knowledge-distillation pipeline.",
         discussion: """
-            Stages: data (import image sources), inspect (look at any HDF5 file the pipeline writes).
-            Later stages (teacher, precompute, distill, report, eval) arrive with their issues.
+            Stages: data (import image sources), teacher (train the teacher), eval (a checkpoint's
+            accuracy), inspect (look at any HDF5 file the pipeline writes).
             """,
-        subcommands: [DataCommand.self, InspectCommand.self])
+        subcommands: [DataCommand.self, InspectCommand.self, TeacherCommand.self, EvalCommand.self])
 }

@@ -1,0 +1,155 @@
+// The training loop shared by the teacher and the students: epochs of shuffled mini-batches,
+// evaluation on the test set after each, metrics.jsonl, `last.h5` every epoch and `best.h5` on
+// improvement, and exact resumption from `last.h5` (same shuffles, same rates, same momentum).
+import Checkpoints
+import Foundation
+import HDF5
+import NN
+import Optimizers
+import Tensor
+
+/// Training stopped: a non-finite loss, or a configuration that no longer matches the checkpoint.
+public struct TrainingError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+/// The outcome of a training run.
+public struct TrainingSummary: Sendable {
+    public var bestAccuracy: Double
+    public var bestEpoch: Int
+    public var lastAccuracy: Double
+    public var epochs: Int
+    /// Training seconds (evaluation excluded), all epochs including resumed ones.
+    public var trainSeconds: Double
+    public var imagesPerSecond: Double
+}
+
+/// Trains one classifier. `loss` maps a batch (inputs `[n,C,H,W]` and the sample indices) to the
+/// loss to minimise and the logits (for the training accuracy).
+public final class Trainer {
+    public typealias LossFunction = (_ input: Tensor, _ indices: [Int]) -> (loss: Tensor, logits: Tensor)
+
+    let model: any Classifier
+    let trainSet: ImageSet
+    let testSet: ImageSet
+    let normalization: Normalization
+    let config: TrainingConfig
+    let directory: String
+    let stage: String
+    let attributes: [String: AttributeValue]
+    /// The samples to train on (all by default).
+    public var trainingIndices: [Int]
+
+    public init(model: any Classifier, trainSet: ImageSet, testSet: ImageSet, normalization: Normalization,
+                config: TrainingConfig, directory: String, stage: String, attributes: [String: AttributeValue]) {
+        self.model = model
+        self.trainSet = trainSet
+        self.testSet = testSet
+        self.normalization = normalization
+        self.config = config
+        self.directory = directory
+        self.stage = stage
+        self.attributes = attributes
+        trainingIndices = Array(0..<trainSet.count)
+    }
+
+    var lastPath: String { directory + "/last.h5" }
+    var bestPath: String { directory + "/best.h5" }
+    var metrics: MetricsLog { MetricsLog(path: directory + "/metrics.jsonl") }
+
+    /// The configuration as canonical JSON, stored in checkpoints to detect changes on resume.
+    var configText: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(config)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Trains to `config.epochs`, resuming from `last.h5` when it exists (unless `restart`).
+    public func run(restart: Bool = false, loss: LossFunction) throws -> TrainingSummary {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let batches = (trainingIndices.count + config.batchSize - 1) / config.batchSize
+        let totalIterations = batches * config.epochs
+        let optimizer = SGD(model.namedParameters(), learningRate: config.optimizer.lr, momentum: config.optimizer.momentum,
+                            nesterov: config.optimizer.nesterov, weightDecay: config.optimizer.weightDecay,
+                            decayNormsAndBiases: config.optimizer.decayNormsAndBiases ?? true)
+        var startEpoch = 1
+        var summary = TrainingSummary(bestAccuracy: -1, bestEpoch: 0, lastAccuracy: 0, epochs: config.epochs, trainSeconds: 0, imagesPerSecond: 0)
+        if !restart, FileManager.default.fileExists(atPath: lastPath) {
+            let saved = try Checkpoint.load(lastPath, into: model)
+            guard saved["training_config"]?.stringValue == configText else {
+                throw TrainingError(message: "\(lastPath) was trained with another configuration:\n  saved:   \(saved["training_config"]?.stringValue ?? "none")\n  current: \(configText)\nremove \(directory) or pass --restart")
+            }
+            if let momentum = try Checkpoint.momentum(lastPath, for: model) { optimizer.setVelocities(momentum) }
+            let epoch = Int(saved["epoch"]?.intValue ?? 0)
+            startEpoch = epoch + 1
+            summary.bestAccuracy = saved["best_test_accuracy"]?.doubleValue ?? -1
+            summary.bestEpoch = Int(saved["best_epoch"]?.intValue ?? 0)
+            summary.lastAccuracy = saved["test_accuracy"]?.doubleValue ?? 0
+            summary.trainSeconds = saved["train_seconds"]?.doubleValue ?? 0
+            try metrics.truncate(to: epoch)
+            if epoch < config.epochs { print("\(stage): resuming after epoch \(epoch) from \(lastPath)") }
+        } else {
+            try? FileManager.default.removeItem(atPath: metrics.path)
+        }
+
+        for epoch in startEpoch...Swift.max(startEpoch, config.epochs) where epoch <= config.epochs {
+            var order = trainingIndices
+            var shuffle = SeededGenerator(seed: config.seed &* 1_000_003 &+ UInt64(epoch))
+            order.shuffle(using: &shuffle)
+            var augment = SeededGenerator(seed: config.seed &* 1_000_033 &+ UInt64(epoch) &* 7)
+            let bar = ProgressBar("\(stage) epoch \(epoch)/\(config.epochs)", total: order.count)
+            let start = Date()
+            var (lossSum, correct, seen) = (0.0, 0, 0)
+            model.train(true)
+            for batch in 0..<batches {
+                let indices = Array(order[(batch * config.batchSize)..<Swift.min(order.count, (batch + 1) * config.batchSize)])
+                let views = config.augment == .none ? nil : indices.map { _ in View.random(config.augment, generator: &augment) }
+                let input = trainSet.batch(indices, normalization: normalization, views: views, padding: config.augment.cropPadding)
+                let iteration = (epoch - 1) * batches + batch
+                optimizer.learningRate = config.optimizer.scheduleValue.rate(
+                    base: config.optimizer.lr, iteration: iteration, total: totalIterations, iterationsPerEpoch: batches,
+                    warmupIterations: Int((config.optimizer.warmupEpochs ?? 0) * Double(batches)))
+                optimizer.zeroGrad()
+                let (value, logits) = loss(input, indices)
+                let lossValue = value.item
+                guard lossValue.isFinite else {
+                    throw TrainingError(message: "\(stage): the loss is \(lossValue) at epoch \(epoch), batch \(batch + 1); "
+                                        + (epoch > 1 ? "the last good checkpoint is \(lastPath) (epoch \(epoch - 1))" : "no checkpoint was written"))
+                }
+                value.backward()
+                if let maxNorm = config.optimizer.clipNorm { clipGradientNorm(model.parameters, maxNorm: maxNorm) }
+                optimizer.step()
+                lossSum += lossValue * Double(indices.count)
+                for (prediction, index) in zip(argmaxRows(logits.detached), indices) where prediction == Int(trainSet.labels[index]) { correct += 1 }
+                seen += indices.count
+                bar.update(seen, extra: String(format: "loss %.4f acc %.2f%%", lossSum / Double(seen), 100 * Double(correct) / Double(seen)))
+            }
+            let seconds = Date().timeIntervalSince(start)
+            let evaluation = evaluate(model, on: testSet, normalization: normalization)
+            bar.finish(extra: String(format: "loss %.4f acc %.2f%% | test acc %.2f%%", lossSum / Double(seen),
+                                     100 * Double(correct) / Double(seen), 100 * evaluation.accuracy))
+            summary.trainSeconds += seconds
+            summary.lastAccuracy = evaluation.accuracy
+            if evaluation.accuracy > summary.bestAccuracy {
+                (summary.bestAccuracy, summary.bestEpoch) = (evaluation.accuracy, epoch)
+            }
+            try metrics.append(EpochRecord(epoch: epoch, stage: stage, trainLoss: lossSum / Double(seen),
+                                           trainAccuracy: Double(correct) / Double(seen), testLoss: evaluation.loss,
+                                           testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClassAccuracy,
+                                           learningRate: optimizer.learningRate, seconds: seconds, imagesPerSecond: Double(seen) / seconds))
+            var state = attributes
+            state["epoch"] = .int(Int64(epoch))
+            state["test_accuracy"] = .double(evaluation.accuracy)
+            state["best_test_accuracy"] = .double(summary.bestAccuracy)
+            state["best_epoch"] = .int(Int64(summary.bestEpoch))
+            state["train_seconds"] = .double(summary.trainSeconds)
+            state["training_config"] = .string(configText)
+            if summary.bestEpoch == epoch { try Checkpoint.save(model, to: bestPath, attributes: state) }
+            try Checkpoint.save(model, to: lastPath, attributes: state, momentum: optimizer.velocities)
+        }
+        let records = try metrics.records()
+        summary.imagesPerSecond = Double(records.count * trainingIndices.count) / Swift.max(summary.trainSeconds, 1e-9)
+        return summary
+    }
+}
