@@ -54,14 +54,15 @@ private func im2col<T: TensorScalar>(_ image: UnsafeMutablePointer<T>, _ columns
                     let target = row + oy * s.ow
                     let iy = oy * stride - padding + ki
                     guard iy >= 0 && iy < s.h, first < last else {
-                        target.update(repeating: 0, count: s.ow)
+                        for ox in 0..<s.ow { target[ox] = 0 }
                         continue
                     }
-                    if first > 0 { target.update(repeating: 0, count: first) }
-                    if last < s.ow { (target + last).update(repeating: 0, count: s.ow - last) }
+                    // Explicit loops: rows are short (tens of values), where memmove's call costs more than the copy.
+                    for ox in 0..<first { target[ox] = 0 }
+                    for ox in last..<s.ow { target[ox] = 0 }
                     let source = plane + iy * s.w - padding + kj
                     if stride == 1 {
-                        (target + first).update(from: source + first, count: last - first)
+                        for ox in first..<last { target[ox] = source[ox] }
                     } else {
                         for ox in first..<last { target[ox] = source[ox * stride] }
                     }
@@ -88,7 +89,11 @@ private func col2im<T: TensorScalar>(_ columns: UnsafeMutablePointer<T>, _ image
                     guard iy >= 0 && iy < s.h else { continue }
                     let source = row + oy * s.ow
                     let target = plane + iy * s.w - padding + kj
-                    for ox in first..<last { target[ox * stride] += source[ox] }
+                    if stride == 1 {
+                        for ox in first..<last { target[ox] += source[ox] }
+                    } else {
+                        for ox in first..<last { target[ox * stride] += source[ox] }
+                    }
                 }
             }
         }

@@ -23,36 +23,53 @@ final class IndexList: @unchecked Sendable {
     init(_ indices: [Int32]) { self.indices = indices }
 }
 
-private func maxIndicesKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: PoolGeometry) -> [Int32] {
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+private func maxIndicesKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: PoolGeometry, _ target: SendablePointer<Int32>) {
     let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = (g.output(h), g.output(w))
-    var indices = [Int32](repeating: 0, count: planes * oh * ow)
     let source = SendablePointer(base: x.pointer(T.self))
-    indices.withUnsafeMutableBufferPointer { buffer in
-        let target = SendablePointer(base: buffer.baseAddress!)
-        parallelRanges(planes, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
-            for plane in range {
-                let base = plane * h * w
+    parallelRanges(planes, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
+        for plane in range {
+            let base = plane * h * w
+            let image = source.base + base
+            if g.padding == 0 && g.stride == g.kernel {
+                // Non-overlapping windows inside the image: no bounds to check.
                 for oy in 0..<oh {
                     for ox in 0..<ow {
-                        var best = -T.infinity, bestIndex = -1
+                        var bestIndex = oy * g.kernel * w + ox * g.kernel
+                        var best = image[bestIndex]
                         for ky in 0..<g.kernel {
-                            let iy = oy * g.stride - g.padding + ky
-                            guard iy >= 0 && iy < h else { continue }
-                            for kx in 0..<g.kernel {
-                                let ix = ox * g.stride - g.padding + kx
-                                guard ix >= 0 && ix < w else { continue }
-                                let value = source.base[base + iy * w + ix]
-                                if value > best || bestIndex < 0 { best = value; bestIndex = base + iy * w + ix }
+                            let row = (oy * g.kernel + ky) * w + ox * g.kernel
+                            for kx in 0..<g.kernel where image[row + kx] > best {
+                                best = image[row + kx]
+                                bestIndex = row + kx
                             }
                         }
-                        target.base[(plane * oh + oy) * ow + ox] = Int32(bestIndex)
+                        target.base[(plane * oh + oy) * ow + ox] = Int32(base + bestIndex)
                     }
+                }
+                continue
+            }
+            for oy in 0..<oh {
+                let top = oy * g.stride - g.padding
+                let rows = Swift.max(0, top)..<Swift.min(h, top + g.kernel)
+                for ox in 0..<ow {
+                    let left = ox * g.stride - g.padding
+                    let columns = Swift.max(0, left)..<Swift.min(w, left + g.kernel)
+                    var bestIndex = rows.lowerBound * w + columns.lowerBound
+                    var best = image[bestIndex]
+                    for iy in rows {
+                        for ix in columns where image[iy * w + ix] > best {
+                            best = image[iy * w + ix]
+                            bestIndex = iy * w + ix
+                        }
+                    }
+                    target.base[(plane * oh + oy) * ow + ox] = Int32(base + bestIndex)
                 }
             }
         }
     }
-    return indices
 }
 
 private func gatherKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ indices: [Int32], _ out: Tensor) {
@@ -127,11 +144,16 @@ extension Tensor {
     /// Max pooling of `[N,C,H,W]`; padding never wins. The gradient goes to the first maximum.
     public func maxPooled(_ geometry: PoolGeometry) -> Tensor {
         precondition(rank == 4, "max pooling of \(shape)")
-        let indices = switch dtype {
-        case .float32: maxIndicesKernel(Float.self, self, geometry)
-        case .float64: maxIndicesKernel(Double.self, self, geometry)
+        let outShape = [shape[0], shape[1], geometry.output(shape[2]), geometry.output(shape[3])]
+        var indices = [Int32](repeating: 0, count: outShape.reduce(1, *))
+        indices.withUnsafeMutableBufferPointer { buffer in
+            let target = SendablePointer(base: buffer.baseAddress!)
+            switch dtype {
+            case .float32: maxIndicesKernel(Float.self, self, geometry, target)
+            case .float64: maxIndicesKernel(Double.self, self, geometry, target)
+            }
         }
-        return gathered(IndexList(indices), shape: [shape[0], shape[1], geometry.output(shape[2]), geometry.output(shape[3])])
+        return gathered(IndexList(indices), shape: outShape)
     }
 
     /// Average pooling of `[N,C,H,W]`, padding counted as zeros (PyTorch's `count_include_pad`).
