@@ -40,8 +40,10 @@ test: deps
 	swift test --skip-build
 
 bench: deps
-	swift build -c release --product kdbench --product kd
+	swift build -c release --product kdbench
 	.build/release/kdbench
+	@if python3 -c "import torch" 2>/dev/null; then python3 scripts/compare_engine.py; \
+	else echo "torch is not installed: skipping the side-by-side PyTorch comparison (see BENCHMARKS.md)"; fi
 
 clean:
 	rm -rf .build

@@ -20,6 +20,8 @@ public protocol Classifier: Module {
     var stageNames: [String] { get }
     /// Channels of each stage's output.
     var stageChannels: [Int] { get }
+    /// Names of the points `preActivations` holds, in order (`layer1`, ... or `conv1`, `conv2`, `fc1`).
+    var preActivationNames: [String] { get }
     /// Runs the model on `[N, C, H, W]`, stopping after stage `upto` (1-based) when given.
     func forward(_ x: Tensor, upto: Int?) -> ModelOutput
     /// Multiply-accumulates of one forward pass per image (convolutions and linear layers).
@@ -32,4 +34,7 @@ extension Classifier {
 
     /// The 1-based index of the stage called `name`, or nil.
     public func stageIndex(_ name: String) -> Int? { stageNames.firstIndex(of: name).map { $0 + 1 } }
+
+    /// By default the pre-activations are those of the stages.
+    public var preActivationNames: [String] { stageNames }
 }

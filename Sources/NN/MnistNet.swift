@@ -9,6 +9,7 @@ public final class MnistNet: Module, Classifier {
     let conv1: Conv2d, conv2: Conv2d, fc1: Linear, fc2: Linear
     public let stageChannels: [Int]
     public let stageNames = ["conv1", "conv2", "pool"]
+    public let preActivationNames = ["conv1", "conv2", "fc1"]
     let imageSize: Int
 
     public init(arch: String, channels1: Int, channels2: Int, hidden: Int, classes: Int, inChannels: Int, imageSize: Int,

@@ -1,6 +1,7 @@
 // Images/s of the teacher forward pass (evaluation, no gradients) and of one training step
 // (forward, cross-entropy, backward, SGD) for the models of the issue, at 1 and 2 threads,
 // with the achieved GFLOP/s (2 x MACs x images/s, x3 for a training step).
+import BLAS
 import Foundation
 import Losses
 import NN
@@ -13,6 +14,7 @@ enum EngineBench {
                                                ("wrn_16_1", 3, 32), ("wrn_16_2", 3, 32)]
 
     static func run() throws {
+        gemmPeak()
         let batch = 128
         let only = ProcessInfo.processInfo.environment["KDBENCH_MODELS"].map { Set($0.split(separator: ",").map(String.init)) }
         print("Batch \(batch), random data, median of 5 after 2 warm-ups; GFLOP/s = 2 x MACs x images/s (x3 for a step).\n")
@@ -42,5 +44,23 @@ enum EngineBench {
             }
         }
         ComputeThreads.count = ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    /// The GEMM ceiling the engine works under: OpenBLAS sgemm on 1024x1024 matrices at 1 and 2
+    /// BLAS threads, with the kernel OpenBLAS chose.
+    static func gemmPeak() {
+        let n = 1024
+        let a = [Float](repeating: 1, count: n * n), b = [Float](repeating: 0.5, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        var cells: [String] = []
+        for threads in [1, 2] {
+            BLAS.threads = threads
+            let seconds = medianSeconds(repeats: 5, warmUps: 2) {
+                BLAS.gemm(.none, .none, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n)
+            }
+            cells.append(String(format: "%.0f GFLOP/s at %d thread%@", 2 * pow(Double(n), 3) / seconds / 1e9, threads, threads == 1 ? "" : "s"))
+        }
+        BLAS.threads = 1
+        print("GEMM peak (OpenBLAS sgemm 1024^3, kernel \(BLAS.coreName)): " + cells.joined(separator: ", ") + "\n")
     }
 }
