@@ -13,6 +13,14 @@ public struct ImageBatch: Sendable {
 
     public var count: Int { labels.count }
 
+    public init(pixels: [UInt8], labels: [Int32], height: Int, width: Int, channels: Int) {
+        self.pixels = pixels
+        self.labels = labels
+        self.height = height
+        self.width = width
+        self.channels = channels
+    }
+
     /// Image `index` of the batch.
     public func image(_ index: Int) -> Image {
         let size = height * width * channels

@@ -172,23 +172,60 @@ public final class Dataset<Element: HDF5Element>: HDF5Object {
 
     /// Moves the rows `rows` between the file and `pointer` (dense, row-major).
     private func transfer(rows: Range<Int>, shape: [Int], pointer: UnsafeMutableRawPointer, write: Bool) throws {
+        var offset = [Int](repeating: 0, count: shape.count), count = shape
+        offset[0] = rows.lowerBound
+        count[0] = rows.count
+        try transfer(offset: offset, count: count, pointer: pointer, write: write)
+    }
+
+    /// Moves the block `offset ..< offset + count` (one entry per dimension) between the file
+    /// and `pointer` (dense, row-major).
+    private func transfer(offset: [Int], count: [Int], pointer: UnsafeMutableRawPointer, write: Bool) throws {
         let fileSpace = try hdf5(location, "reading the dataspace") { H5Dget_space(handle.id) }
         defer { H5Sclose(fileSpace) }
-        var start = [hsize_t](repeating: 0, count: shape.count)
-        var count = shape.map { hsize_t($0) }
-        start[0] = hsize_t(rows.lowerBound)
-        count[0] = hsize_t(rows.count)
-        try hdf5(location, "selecting rows") {
-            H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, start, nil, count, nil)
+        let start = offset.map { hsize_t($0) }, extent = count.map { hsize_t($0) }
+        try hdf5(location, "selecting a block") {
+            H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, start, nil, extent, nil)
         }
-        let memorySpace = try hdf5(location, "making the memory space") { H5Screate_simple(Int32(count.count), count, nil) }
+        let memorySpace = try hdf5(location, "making the memory space") { H5Screate_simple(Int32(extent.count), extent, nil) }
         defer { H5Sclose(memorySpace) }
         try Element.elementType.withType { type in
-            let verb = write ? "writing" : "reading"
-            try hdf5(location, "\(verb) rows \(rows.lowerBound)..<\(rows.upperBound)") {
+            let what = "\(write ? "writing" : "reading") \(offset)+\(count)"
+            try hdf5(location, what) {
                 write ? H5Dwrite(handle.id, type, memorySpace, fileSpace, kd_H5P_DEFAULT(), pointer)
                       : H5Dread(handle.id, type, memorySpace, fileSpace, kd_H5P_DEFAULT(), pointer)
             }
+        }
+    }
+
+    private func checkBlock(offset: [Int], count: [Int], operation: String) throws {
+        let shape = try self.shape
+        guard offset.count == shape.count, count.count == shape.count,
+              shape.indices.allSatisfy({ offset[$0] >= 0 && count[$0] >= 0 && offset[$0] + count[$0] <= shape[$0] }) else {
+            throw location.error("\(operation) block at \(offset) of \(count) outside \(shape)")
+        }
+    }
+
+    /// Reads the block starting at `offset` with extent `count` (one entry per dimension).
+    public func read(offset: [Int], count: [Int]) throws -> [Element] {
+        try checkBlock(offset: offset, count: count, operation: "reading")
+        let total = count.reduce(1, *)
+        return try [Element](unsafeUninitializedCapacity: total) { buffer, initialized in
+            if total > 0 { try transfer(offset: offset, count: count, pointer: UnsafeMutableRawPointer(buffer.baseAddress!), write: false) }
+            initialized = total
+        }
+    }
+
+    /// Writes `values` (dense, row-major) into the block starting at `offset` with extent `count`.
+    public func write(_ values: [Element], offset: [Int], count: [Int]) throws {
+        try checkBlock(offset: offset, count: count, operation: "writing")
+        guard values.count == count.reduce(1, *) else {
+            throw location.error("writing \(values.count) values into a block of \(count)")
+        }
+        guard !values.isEmpty else { return }
+        var copy = values
+        try copy.withUnsafeMutableBufferPointer { buffer in
+            try transfer(offset: offset, count: count, pointer: UnsafeMutableRawPointer(buffer.baseAddress!), write: true)
         }
     }
 }
@@ -230,6 +267,10 @@ extension Group {
                 H5Pset_chunk(properties, Int32(chunk.count), chunk.map { hsize_t($0) })
             }
             if storage.shuffle { try hdf5(location, "adding the shuffle filter") { H5Pset_shuffle(properties) } }
+            if storage.allocateEarly {
+                try hdf5(location, "allocating early") { H5Pset_alloc_time(properties, H5D_ALLOC_TIME_EARLY) }
+                try hdf5(location, "skipping fill values") { H5Pset_fill_time(properties, H5D_FILL_TIME_NEVER) }
+            }
             if let level = storage.gzip {
                 guard (0...9).contains(level) else { throw location.error("gzip level \(level) is not 0-9") }
                 try hdf5(location, "adding the gzip filter") { H5Pset_deflate(properties, UInt32(level)) }

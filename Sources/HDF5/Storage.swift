@@ -20,12 +20,17 @@ public struct Storage: Sendable, Equatable {
     public var gzip: Int?
     /// Whether the first dimension may grow (`append`).
     public var extendible: Bool
+    /// Whether all chunks are allocated at creation (no fill values written): afterwards, writes
+    /// change raw data only, never the file's metadata, so a killed writer cannot corrupt it.
+    public var allocateEarly: Bool
 
-    public init(chunking: Chunking = .automatic, shuffle: Bool = false, gzip: Int? = nil, extendible: Bool = false) {
+    public init(chunking: Chunking = .automatic, shuffle: Bool = false, gzip: Int? = nil, extendible: Bool = false,
+                allocateEarly: Bool = false) {
         self.chunking = chunking
         self.shuffle = shuffle
         self.gzip = gzip
         self.extendible = extendible
+        self.allocateEarly = allocateEarly
     }
 
     /// Contiguous storage, no filters.
@@ -36,7 +41,7 @@ public struct Storage: Sendable, Equatable {
         Storage(chunking: .rows(rows), shuffle: shuffle, gzip: gzip, extendible: extendible)
     }
 
-    var needsChunks: Bool { extendible || shuffle || gzip != nil || chunking != .automatic }
+    var needsChunks: Bool { extendible || shuffle || gzip != nil || chunking != .automatic || allocateEarly }
 
     /// The chunk shape for a dataset of `shape` and `elementSize` bytes, or nil for contiguous.
     func chunkShape(for shape: [Int], elementSize: Int) -> [Int]? {

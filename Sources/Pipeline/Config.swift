@@ -17,10 +17,15 @@ public struct PipelineConfig: Codable, Sendable {
     public var name: String
     public var data: DataConfig
     public var teacher: TrainingConfig
+    /// What precompute caches; nil: logits only, one view.
+    public var cache: CacheConfig?
 
     /// The folder everything of this run is written to.
     public var runDirectory: String { "runs/\(name)" }
     public var teacherDirectory: String { runDirectory + "/teacher" }
+    public var cachePath: String { runDirectory + "/cache.h5" }
+    /// The cache settings, with defaults when the section is absent.
+    public var cacheSettings: CacheConfig { cache ?? CacheConfig() }
 
     /// Reads and validates a pipeline file. `text` is kept as written, for provenance.
     public static func load(_ path: String) throws -> (config: PipelineConfig, text: String) {
@@ -54,6 +59,7 @@ public struct PipelineConfig: Codable, Sendable {
         try check(data.mean.count == data.std.count && !data.mean.isEmpty, "data.mean and data.std need one value per channel")
         try check(data.std.allSatisfy { $0 > 0 }, "data.std values must be positive")
         try teacher.validate(file, "teacher")
+        try cacheSettings.validate(file)
     }
 }
 
@@ -135,5 +141,92 @@ public struct TrainingConfig: Codable, Sendable {
         try check(optimizer.lr > 0, "optimizer.lr must be positive")
         try check(["cosine", "constant", "multistep"].contains(optimizer.schedule), "optimizer.schedule must be cosine, constant or multistep")
         try check(augment.cropPadding >= 0, "augment.crop_padding must not be negative")
+    }
+}
+
+/// Attention maps: `F(A)` over channels per position, then L2-normalised per image.
+public struct AttentionConfig: Codable, Sendable, Equatable {
+    /// Stage names of the teacher (`conv1`, `layer2`, ...).
+    public var layers: [String]
+    /// `sum_p`: sum_c |A_c|^p (the paper's default, p = 2); `sum`: sum_c |A_c|; `max_p`: max_c |A_c|^p.
+    public var mode: String
+    public var p: Double
+
+    public init(layers: [String], mode: String = "sum_p", p: Double = 2) {
+        self.layers = layers
+        self.mode = mode
+        self.p = p
+    }
+}
+
+/// What precompute stores for every image and view (the cache contract in ../shared/DESIGN.md).
+public struct CacheConfig: Codable, Sendable, Equatable {
+    /// Which teacher checkpoint: `last` (the end of training), `best` (best test epoch), or a path.
+    public var teacherCheckpoint: String = "last"
+    /// Views per image: view 0 is the image itself, the others random crops/flips under `augment`.
+    public var views: Int = 1
+    public var augment: AugmentConfig = .none
+    public var seed: UInt64 = 0
+    /// Images per teacher batch.
+    public var batchSize: Int = 256
+    /// Images per HDF5 chunk (see BENCHMARKS.md for the measurement behind the default).
+    public var chunkRows: Int = 64
+    /// Keep only the k largest logits per image (values and class indices); 0 keeps all.
+    public var topK: Int = 0
+    /// Stages whose outputs are cached as `features/<stage>` (FitNet hints).
+    public var features: [String] = []
+    /// `float16` (default) or `float32`.
+    public var featuresDtype: String = "float16"
+    public var attention: AttentionConfig?
+    /// Pre-ReLU points whose signs are cached bit-packed as `boundary/<name>`.
+    public var boundary: [String] = []
+    /// Cache the teacher's input gradient d(cross-entropy)/d(input) per image.
+    public var inputGrad: Bool = false
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case views, augment, seed, features, attention, boundary
+        case teacherCheckpoint = "teacher_checkpoint", batchSize = "batch_size", chunkRows = "chunk_rows", topK = "top_k"
+        case featuresDtype = "features_dtype", inputGrad = "input_grad"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        teacherCheckpoint = try values.decodeIfPresent(String.self, forKey: .teacherCheckpoint) ?? "last"
+        views = try values.decodeIfPresent(Int.self, forKey: .views) ?? 1
+        augment = try values.decodeIfPresent(AugmentConfig.self, forKey: .augment) ?? .none
+        seed = try values.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        batchSize = try values.decodeIfPresent(Int.self, forKey: .batchSize) ?? 256
+        chunkRows = try values.decodeIfPresent(Int.self, forKey: .chunkRows) ?? 64
+        topK = try values.decodeIfPresent(Int.self, forKey: .topK) ?? 0
+        features = try values.decodeIfPresent([String].self, forKey: .features) ?? []
+        featuresDtype = try values.decodeIfPresent(String.self, forKey: .featuresDtype) ?? "float16"
+        attention = try values.decodeIfPresent(AttentionConfig.self, forKey: .attention)
+        boundary = try values.decodeIfPresent([String].self, forKey: .boundary) ?? []
+        inputGrad = try values.decodeIfPresent(Bool.self, forKey: .inputGrad) ?? false
+    }
+
+    func validate(_ file: String) throws {
+        func check(_ condition: Bool, _ message: String) throws {
+            if !condition { throw ConfigError(file: file, message: "cache.\(message)") }
+        }
+        try check(views >= 1, "views must be at least 1")
+        try check(views == 1 || augment != .none, "views > 1 needs an augment (crop_padding or flip): otherwise every view is the same image")
+        try check(batchSize > 0 && chunkRows > 0, "batch_size and chunk_rows must be positive")
+        try check(topK >= 0, "top_k must not be negative")
+        try check(["float16", "float32"].contains(featuresDtype), "features_dtype must be float16 or float32")
+        if let attention {
+            try check(["sum_p", "sum", "max_p"].contains(attention.mode), "attention.mode must be sum_p, sum or max_p")
+            try check(attention.p > 0, "attention.p must be positive")
+        }
+    }
+
+    /// The settings as canonical JSON: two caches are interchangeable when this, the teacher and
+    /// the dataset agree.
+    var canonical: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }
 }

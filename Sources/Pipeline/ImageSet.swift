@@ -74,32 +74,41 @@ public final class ImageSet: @unchecked Sendable {
     /// The images at `indices` as a `[n, C, H, W]` float32 tensor, each seen through its view
     /// (`views[k]` for image `k`; unchanged when nil), with `padding` the crop padding.
     public func batch(_ indices: [Int], normalization: Normalization, views: [View]? = nil, padding: Int = 0) -> Tensor {
-        let (h, w, c) = (height, width, channels)
-        let out = Tensor.zeros([indices.count, c, h, w])
-        let scale = (0..<c).map { Float(1 / (255 * normalization.std[$0])) }
-        let shift = (0..<c).map { Float(-normalization.mean[$0] / normalization.std[$0]) }
-        let target = SendablePointer(base: out.withUnsafeMutableFloats { $0 })
         pixels.withUnsafeBufferPointer { source in
-            let bytes = SendablePointer(base: UnsafeMutablePointer(mutating: source.baseAddress!))
-            parallelRanges(indices.count, minimumPerWorker: 16) { _, range in
-                for slot in range {
-                    let image = bytes.base + indices[slot] * h * w * c
-                    let view = views?[slot] ?? View.identity(padding: padding)
-                    for channel in 0..<c {
-                        let plane = target.base + (slot * c + channel) * h * w
-                        for y in 0..<h {
-                            let sy = y + view.dy - padding
-                            for x in 0..<w {
-                                let sx = (view.flip ? w - 1 - x : x) + view.dx - padding
-                                let inside = sy >= 0 && sy < h && sx >= 0 && sx < w
-                                let pixel = inside ? Float(image[(sy * w + sx) * c + channel]) : 0
-                                plane[y * w + x] = pixel * scale[channel] + shift[channel]
-                            }
-                        }
+            makeInputs(source, imageShape: [height, width, channels], indices: indices, normalization: normalization,
+                       views: views, padding: padding)
+        }
+    }
+}
+
+/// Builds network inputs `[n, C, H, W]` from uint8 NHWC images in `pixels`: image `indices[k]`
+/// seen through `views[k]` (crop of the image zero-padded by `padding`, then an optional mirror),
+/// normalised per channel. Shared by training, precompute and verification so all see the same input.
+public func makeInputs(_ pixels: UnsafeBufferPointer<UInt8>, imageShape: [Int], indices: [Int], normalization: Normalization,
+                       views: [View]?, padding: Int) -> Tensor {
+    let (h, w, c) = (imageShape[0], imageShape[1], imageShape[2])
+    let out = Tensor.zeros([indices.count, c, h, w])
+    let scale = (0..<c).map { Float(1 / (255 * normalization.std[$0])) }
+    let shift = (0..<c).map { Float(-normalization.mean[$0] / normalization.std[$0]) }
+    let target = SendablePointer(base: out.withUnsafeMutableFloats { $0 })
+    let bytes = SendablePointer(base: UnsafeMutablePointer(mutating: pixels.baseAddress!))
+    parallelRanges(indices.count, minimumPerWorker: 16) { _, range in
+        for slot in range {
+            let image = bytes.base + indices[slot] * h * w * c
+            let view = views?[slot] ?? View.identity(padding: padding)
+            for channel in 0..<c {
+                let plane = target.base + (slot * c + channel) * h * w
+                for y in 0..<h {
+                    let sy = y + view.dy - padding
+                    for x in 0..<w {
+                        let sx = (view.flip ? w - 1 - x : x) + view.dx - padding
+                        let inside = sy >= 0 && sy < h && sx >= 0 && sx < w
+                        let pixel = inside ? Float(image[(sy * w + sx) * c + channel]) : 0
+                        plane[y * w + x] = pixel * scale[channel] + shift[channel]
                     }
                 }
             }
         }
-        return out
     }
+    return out
 }

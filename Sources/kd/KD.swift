@@ -7,8 +7,10 @@ struct KD: ParsableCommand {
         commandName: "kd",
         abstract: "A cache-first knowledge-distillation pipeline.",
         discussion: """
-            Stages: data (import image sources), teacher (train the teacher), eval (a checkpoint's
-            accuracy), inspect (look at any HDF5 file the pipeline writes).
+            Stages: data (import image sources), teacher (train the teacher), precompute (cache the
+            teacher's outputs), verify-cache, eval (a checkpoint's accuracy), inspect (look at any
+            HDF5 file the pipeline writes).
             """,
-        subcommands: [DataCommand.self, InspectCommand.self, TeacherCommand.self, EvalCommand.self])
+        subcommands: [DataCommand.self, InspectCommand.self, TeacherCommand.self, EvalCommand.self, PrecomputeCommand.self,
+                      VerifyCacheCommand.self])
 }

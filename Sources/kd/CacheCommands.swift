@@ -1,0 +1,36 @@
+// `kd precompute` and `kd verify-cache`.
+import ArgumentParser
+import Foundation
+import Pipeline
+
+struct PrecomputeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "precompute", abstract: "Run the teacher once over the training set and write runs/<name>/cache.h5.")
+    @OptionGroup var config: ConfigOption
+    @Flag(help: "Replace a cache made from another teacher, dataset or cache configuration.") var force = false
+    @Flag(help: "Store unreadable images as black and go on (reported on standard error).") var skipBad = false
+
+    func run() throws {
+        let (pipeline, text) = try PipelineConfig.load(config.config)
+        try PrecomputeStage.run(pipeline, configText: text, force: force, skipBad: skipBad)
+    }
+}
+
+struct VerifyCacheCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-cache", abstract: "Recompute the teacher on sampled rows and compare every cached group; exit 1 on any failure.")
+    @Argument(help: "The cache file.") var cache: String
+    @Option(help: "Rows to recompute.") var samples = 64
+    @Option(help: "Seed of the row sample.") var seed: UInt64 = 0
+
+    func run() throws {
+        let checks = try VerifyCache.run(path: cache, samples: samples, seed: seed)
+        let width = checks.map(\.name.count).max() ?? 10
+        for check in checks {
+            print((check.passed ? "ok    " : "FAIL  ") + check.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + check.detail)
+        }
+        let failed = checks.filter { !$0.passed }.count
+        print(failed == 0 ? "\(cache): all \(checks.count) checks passed" : "\(cache): \(failed) of \(checks.count) checks FAILED")
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
