@@ -26,9 +26,8 @@ public struct PackOptions: Sendable {
 public final class PackedWriter {
     public let path: String
     public let count: Int
-    private let file: HDF5File
-    private let images: Dataset<UInt8>
-    private let labels: Dataset<Int32>
+    /// The open file and its two datasets; released by `finish()` so other processes can open it.
+    private var open: (file: HDF5File, images: Dataset<UInt8>, labels: Dataset<Int32>)?
     private let classCount: Int
     private var written = 0
 
@@ -42,9 +41,9 @@ public final class PackedWriter {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent.isEmpty ? "."
                                                 : (path as NSString).deletingLastPathComponent,
                                                 withIntermediateDirectories: true)
-        file = try HDF5File.createAtomically(path)
-        images = try file.createDataset("images", of: UInt8.self, shape: [count, height, width, channels], storage: options.storage)
-        labels = try file.createDataset("labels", of: Int32.self, shape: [count], storage: .rows(max(1, min(count, 1 << 16))))
+        let file = try HDF5File.createAtomically(path)
+        let images = try file.createDataset("images", of: UInt8.self, shape: [count, height, width, channels], storage: options.storage)
+        let labels = try file.createDataset("labels", of: Int32.self, shape: [count], storage: .rows(max(1, min(count, 1 << 16))))
         try images.setAttribute("layout", "NHWC")
         try labels.setAttribute("meaning", "index into the root attribute 'classes'")
         try file.setAttribute("classes", classNames)
@@ -53,10 +52,12 @@ public final class PackedWriter {
         for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
             try file.setAttribute(name, value)
         }
+        open = (file, images, labels)
     }
 
     /// Appends images (NHWC bytes) and their labels.
     public func append(pixels: [UInt8], labels batchLabels: [Int32]) throws {
+        guard let (_, images, labels) = open else { throw DatasetError(path, "already finished") }
         guard written + batchLabels.count <= count else {
             throw DatasetError(path, "more than the \(count) images announced")
         }
@@ -73,7 +74,8 @@ public final class PackedWriter {
         guard written == count else {
             throw DatasetError(path, "only \(written) of \(count) images were written")
         }
-        try file.commit()
+        try open?.file.commit()
+        open = nil
     }
 }
 

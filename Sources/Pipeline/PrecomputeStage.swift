@@ -77,7 +77,7 @@ public enum PrecomputeStage {
         let layout = cacheLayout(runner: runner, settings: settings, count: source.count, imageShape: imageShape,
                                  classes: source.classNames.count)
         print("precompute: teacher \(teacher.model.arch) (\(checkpoint)), \(source.count) images x \(settings.views) view(s) from \(source.path)")
-        let fingerprint = try datasetFingerprint(source)
+        let fingerprint = try datasetFingerprint(source, skipBad: skipBad)
         let path = config.cachePath
         let identity: [String: String] = ["teacher_sha256": teacher.sha256, "dataset_fingerprint": fingerprint, "cache_config": settings.canonical]
 
@@ -123,13 +123,14 @@ public enum PrecomputeStage {
         }
     }
 
-    /// SHA-256 over the images' shape, class names, labels and pixels, streamed.
-    public static func datasetFingerprint(_ source: any ImageSource) throws -> String {
+    /// SHA-256 over the images' shape, class names, labels and pixels, streamed (unreadable images
+    /// count as black with `skipBad`).
+    public static func datasetFingerprint(_ source: any ImageSource, skipBad: Bool = false) throws -> String {
         var digest = SHA256()
         digest.update(Array("\(source.count)x\(source.height)x\(source.width)x\(source.channels)|\(source.classNames.joined(separator: "|"))".utf8))
         digest.update(values: source.labels)
         for start in stride(from: 0, to: source.count, by: 4096) {
-            digest.update(try source.batch(start..<Swift.min(source.count, start + 4096)).pixels)
+            digest.update(try read(source, rows: start..<Swift.min(source.count, start + 4096), skipBad: skipBad, report: false).pixels)
         }
         return digest.hexDigest()
     }
@@ -160,9 +161,9 @@ public enum PrecomputeStage {
         let formatter = ISO8601DateFormatter()
         var attributes: [String: AttributeValue] = identity.mapValues { .string($0) }
         attributes["schema_version"] = .int(1)
-        attributes["teacher_checkpoint"] = .string(teacher.path)
+        attributes["teacher_checkpoint"] = .string(absolutePath(teacher.path))
         attributes["teacher_arch"] = .string(teacher.model.arch)
-        attributes["dataset_path"] = .string(source.path)
+        attributes["dataset_path"] = .string(absolutePath(source.path))
         attributes["num_samples"] = .int(Int64(layout.count))
         attributes["num_views"] = .int(Int64(layout.views))
         attributes["classes"] = .strings(source.classNames)
@@ -204,7 +205,7 @@ public enum PrecomputeStage {
         let reader = Thread {
             for index in pending {
                 let rows = layout.batch(index).rows
-                let batch = Result { try read(sourceBox.value, rows: rows, skipBad: skipBad) }
+                let batch = Result { try read(sourceBox.value, rows: rows, skipBad: skipBad, report: true) }
                 guard toCompute.push(Work(index: index, batch: batch)) else { return }
             }
             toCompute.close()
@@ -257,13 +258,13 @@ public enum PrecomputeStage {
     }
 
     /// A batch of images; with `skipBad`, an unreadable image becomes black and is reported.
-    private static func read(_ source: any ImageSource, rows: Range<Int>, skipBad: Bool) throws -> ImageBatch {
+    private static func read(_ source: any ImageSource, rows: Range<Int>, skipBad: Bool, report: Bool) throws -> ImageBatch {
         do { return try source.batch(rows) } catch where skipBad {
             var pixels: [UInt8] = []
             let size = source.height * source.width * source.channels
             for row in rows {
                 do { pixels += try source.batch([row]).pixels } catch {
-                    FileHandle.standardError.write(Data("precompute: skipping image \(row): \(error)\n".utf8))
+                    if report { FileHandle.standardError.write(Data("precompute: skipping image \(row) (stored black): \(error)\n".utf8)) }
                     pixels += [UInt8](repeating: 0, count: size)
                 }
             }
@@ -293,6 +294,11 @@ public enum PrecomputeStage {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// `path` from the current folder made absolute, so a file's provenance works from anywhere.
+func absolutePath(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.path
 }
 
 /// The version written into files.

@@ -13,7 +13,12 @@ struct TinyPipeline {
     let folder = TemporaryFolder("kd-pipeline")
     let kd = Repository.products + "/kd"
 
-    init(trainCount: Int = 600, testCount: Int = 200, epochs: Int = 2, arch: String = "mnist_student", lr: Double = 0.05) throws {
+    /// Extra YAML appended to the pipeline file (a `cache:` section).
+    var extra = ""
+
+    init(trainCount: Int = 600, testCount: Int = 200, epochs: Int = 2, arch: String = "mnist_student", lr: Double = 0.05,
+         extra: String = "") throws {
+        self.extra = extra
         let train = try openImageSource(Self.fashionMNIST("train"))
         let test = try openImageSource(Self.fashionMNIST("test"))
         try Self.subset(train, count: trainCount, to: folder.file("train.h5"))
@@ -36,7 +41,7 @@ struct TinyPipeline {
               seed: 3
               optimizer: {lr: \(lr), momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine}
               augment: {crop_padding: 2, flip: true}
-            """
+            """ + "\n" + extra
         try text.write(toFile: folder.file("tiny.yaml"), atomically: true, encoding: .utf8)
     }
 
@@ -61,6 +66,11 @@ struct TinyPipeline {
     }
 
     var teacherDirectory: String { folder.file("runs/tiny/teacher") }
+    var cachePath: String { folder.file("runs/tiny/cache.h5") }
+
+    func precompute(_ extra: [String] = []) throws -> ProcessResult {
+        try run(kd, ["precompute", "--config", folder.file("tiny.yaml")] + extra, currentDirectory: folder.path)
+    }
 }
 
 @Suite(.serialized) struct TeacherTests {
