@@ -50,7 +50,7 @@ let package = Package(
             "Pipeline", "Datasets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "BLAS", "Tensor", "NN", "Losses", "Optimizers", "Parallel"],
+        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "BLAS", "Tensor", "NN", "Losses", "Optimizers", "Parallel", "Checkpoints"],
                           swiftSettings: releaseFlags),
 
         .target(name: "TestSupport", dependencies: ["CZlib"], path: "Tests/TestSupport"),

@@ -216,6 +216,14 @@ public final class Dataset<Element: HDF5Element>: HDF5Object {
         }
     }
 
+    /// Reads the block starting at `offset` with extent `count` into `buffer` (at least as large).
+    public func read(offset: [Int], count: [Int], into buffer: UnsafeMutableBufferPointer<Element>) throws {
+        try checkBlock(offset: offset, count: count, operation: "reading")
+        precondition(buffer.count >= count.reduce(1, *), "buffer too small for a block of \(count)")
+        guard count.reduce(1, *) > 0 else { return }
+        try transfer(offset: offset, count: count, pointer: UnsafeMutableRawPointer(buffer.baseAddress!), write: false)
+    }
+
     /// Writes `values` (dense, row-major) into the block starting at `offset` with extent `count`.
     public func write(_ values: [Element], offset: [Int], count: [Int]) throws {
         try checkBlock(offset: offset, count: count, operation: "writing")

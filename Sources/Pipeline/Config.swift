@@ -170,7 +170,7 @@ public struct CacheConfig: Codable, Sendable, Equatable {
     /// Images per teacher batch.
     public var batchSize: Int = 256
     /// Images per HDF5 chunk (see BENCHMARKS.md for the measurement behind the default).
-    public var chunkRows: Int = 64
+    public var chunkRows: Int = 16
     /// Keep only the k largest logits per image (values and class indices); 0 keeps all.
     public var topK: Int = 0
     /// Stages whose outputs are cached as `features/<stage>` (FitNet hints).
@@ -198,7 +198,7 @@ public struct CacheConfig: Codable, Sendable, Equatable {
         augment = try values.decodeIfPresent(AugmentConfig.self, forKey: .augment) ?? .none
         seed = try values.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         batchSize = try values.decodeIfPresent(Int.self, forKey: .batchSize) ?? 256
-        chunkRows = try values.decodeIfPresent(Int.self, forKey: .chunkRows) ?? 64
+        chunkRows = try values.decodeIfPresent(Int.self, forKey: .chunkRows) ?? 16
         topK = try values.decodeIfPresent(Int.self, forKey: .topK) ?? 0
         features = try values.decodeIfPresent([String].self, forKey: .features) ?? []
         featuresDtype = try values.decodeIfPresent(String.self, forKey: .featuresDtype) ?? "float16"

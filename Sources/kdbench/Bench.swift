@@ -7,6 +7,8 @@ struct KDBench {
     static let sections: [(name: String, run: @Sendable () throws -> Void)] = [
         ("data", DataBench.run),
         ("engine", EngineBench.run),
+        ("cache", CacheBench.run),
+        ("precompute", PrecomputeBench.run),
     ]
 
     static func main() throws {
