@@ -7,6 +7,8 @@ export OPENBLAS_CORETYPE ?= Haswell
 
 KD := .build/release/kd
 DATA := data/fashion-mnist
+NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
+SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
 
 .PHONY: deps build data teacher precompute distill test bench clean
 
@@ -22,18 +24,27 @@ $(KD): deps
 $(DATA)/train.h5 $(DATA)/test.h5 &: | $(KD)
 	$(KD) data fashion-mnist --output $(DATA)
 
-data: deps $(KD) $(DATA)/train.h5 $(DATA)/test.h5
-	$(KD) inspect $(DATA)/train.h5
+data/cifar10/train.h5 data/cifar10/test.h5 &: | $(KD)
+	@test -f $(SHARED_CIFAR) || { echo "$(SHARED_CIFAR) is missing: the CIFAR-10 pipeline needs it" >&2; exit 1; }
+	$(KD) data split $(SHARED_CIFAR) --test-per-class 500 --seed 0 --train data/cifar10/train.h5 --test data/cifar10/test.h5
+
+# The dataset files the pipeline names.
+PIPELINE_DATA := $(shell sed -n 's/^ *\(train\|test\): *\(data\/[^ ]*\).*/\2/p' $(PIPELINE))
+
+data: deps $(KD) $(PIPELINE_DATA)
+	$(KD) data describe $(word 1,$(PIPELINE_DATA))
 
 # Each stage resumes or reuses its own finished work, so these always run `kd` and let it decide.
 teacher: data
 	$(KD) teacher --config $(PIPELINE)
 
 precompute: teacher
-	@echo "make precompute: the teacher is trained (runs/); the precompute stage is not built yet (see the open issues)." >&2
-	@exit 2
+	$(KD) precompute --config $(PIPELINE)
+	$(KD) verify-cache runs/$(NAME)/cache.h5
 
 distill: precompute
+	@echo "make distill: the cache is ready in runs/$(NAME)/cache.h5; the distill stage is not built yet (see the open issues)." >&2
+	@exit 2
 
 test: deps
 	swift build --build-tests

@@ -106,6 +106,12 @@ final class CacheFile {
     /// Attributes that make a dataset explain itself.
     private static func describe(_ dataset: HDF5Object, _ path: String, settings: CacheConfig, runner: TeacherRunner, layout: CacheLayout) throws {
         if path.hasPrefix("attention/"), let attention = settings.attention {
+            let name = String(path.dropFirst("attention/".count))
+            let stage = runner.attentionStages[attention.layers.firstIndex(of: name)!]
+            let (h, w, c) = (layout.imageShape[0], layout.imageShape[1], layout.imageShape[2])
+            let shape = GradMode.withoutGrad { runner.model.forward(Tensor.zeros([1, c, h, w]), upto: nil) }.features[stage].shape
+            try dataset.setAttribute("height", shape[2])
+            try dataset.setAttribute("width", shape[3])
             try dataset.setAttribute("p", attention.p)
             try dataset.setAttribute("mode", attention.mode)
             try dataset.setAttribute("meaning", "F(A) over channels per position, divided by its L2 norm per image")

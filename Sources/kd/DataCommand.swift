@@ -9,7 +9,7 @@ struct DataCommand: ParsableCommand {
         commandName: "data",
         abstract: "Import datasets into packed HDF5 (images uint8 [N,H,W,C], labels, classes) or export PNG folders.",
         subcommands: [FashionMNIST.self, ImportIDX.self, ImportCIFAR10.self, ImportCSV.self, ImportPNG.self,
-                      ExportPNG.self, Describe.self])
+                      ExportPNG.self, Split.self, Describe.self])
 }
 
 /// Storage options shared by every importer.
@@ -115,6 +115,24 @@ extension DataCommand {
             let written = try exportPNG(images, to: output, indices: Array(range), threads: threads) { done, _ in bar.update(done) }
             bar.finish()
             print("wrote \(written) PNG files under \(output)/<class>/")
+        }
+    }
+
+    struct Split: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "split", abstract: "Split a source into class-balanced train and test files, each shuffled with a seed.")
+        @Argument(help: "A packed HDF5 file or a PNG folder.") var source: String
+        @Option(help: "Test images per class.") var testPerClass: Int
+        @Option(help: "Seed of the split and of both orders.") var seed: UInt64 = 0
+        @Option(help: "The training file to write.") var train: String
+        @Option(help: "The test file to write.") var test: String
+        @OptionGroup var pack: PackOptionGroup
+
+        func run() throws {
+            try splitByClass(try openImageSource(source), testPerClass: testPerClass, seed: seed, trainPath: train, testPath: test,
+                             options: pack.options)
+            print(DataStage.summary(of: try openImageSource(train)))
+            print(DataStage.summary(of: try openImageSource(test)))
         }
     }
 

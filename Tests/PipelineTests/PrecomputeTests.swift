@@ -37,6 +37,13 @@ let fullCache = """
         for check in checks { #expect(check.passed, "\(check.name): \(check.detail)") }
         #expect(checks.count >= 12)
 
+        // Pictures: each image beside its attention map, or beside its boundary firing rate.
+        let picture = tiny.folder.file("attention.png")
+        #expect(try Inspector.mapPicture(of: tiny.cachePath, kind: .attention, layer: "pool", rows: 0..<4, view: 1, output: picture) == 4)
+        #expect(try PNG.read(file: picture).channels == 3)
+        #expect(try Inspector.mapPicture(of: tiny.cachePath, kind: .boundary, layer: "conv1", rows: 0..<4, output: picture) == 4)
+        #expect(throws: HDF5Error.self) { try Inspector.mapPicture(of: tiny.cachePath, kind: .attention, layer: "conv9", rows: 0..<4, output: picture) }
+
         // Independent formulas on a few rows of view 1 (a crop and maybe a flip).
         let file = try HDF5File.open(tiny.cachePath)
         #expect(try file.info("features/conv2").shape == [2, 300, 16, 24, 24] && (try file.info("features/conv2").typeName) == "float16")
