@@ -96,6 +96,8 @@ final class CacheFile {
             try file.createDataset("views/flip", values: views.flatMap { $0.map { UInt8($0.flip ? 1 : 0) } }, shape: [v, n])
             try file.group("views").setAttribute("crop_padding", padding)
             try file.group("views").setAttribute("meaning", "view v of image i is the image zero-padded by crop_padding, cropped at (dy, dx), then mirrored if flip; view 0 is the image itself")
+            try file.createDataset("skipped", of: UInt8.self, shape: [n], storage: Storage(chunking: .rows(4096), allocateEarly: true))
+                .setAttribute("meaning", "1 for images that could not be read (precompute --skip-bad): stored black, to be left out")
             try file.createDataset("progress", values: [UInt8](repeating: 0, count: layout.totalBatches), shape: [layout.totalBatches])
             try file.dataset("progress", as: UInt8.self).setAttribute("meaning", "1 for each finished batch of \(layout.batchSize) images, view by view")
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
@@ -145,11 +147,13 @@ final class CacheFile {
         try file.dataset("progress", as: UInt8.self).read().map { $0 != 0 }
     }
 
-    /// Writes one finished batch (and, in view 0, its images), flushes, then marks it done.
-    func write(batch index: Int, outputs: TeacherOutputs, pixels: [UInt8]?) throws {
+    /// Writes one finished batch (and, in view 0, its images and which were unreadable), flushes,
+    /// then marks it done.
+    func write(batch index: Int, outputs: TeacherOutputs, pixels: [UInt8]?, skipped: Set<Int>) throws {
         let (view, rows) = layout.batch(index)
         if let pixels {
             try file.dataset("images", as: UInt8.self).write(pixels, startingAtRow: rows.lowerBound)
+            try file.dataset("skipped", as: UInt8.self).write(rows.map { skipped.contains($0) ? 1 : 0 }, startingAtRow: rows.lowerBound)
         }
         var floats = outputs.features.makeIterator(), maps = outputs.attention.makeIterator(), bits = outputs.boundary.makeIterator()
         for group in layout.groups {

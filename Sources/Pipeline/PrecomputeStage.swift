@@ -130,7 +130,7 @@ public enum PrecomputeStage {
         digest.update(Array("\(source.count)x\(source.height)x\(source.width)x\(source.channels)|\(source.classNames.joined(separator: "|"))".utf8))
         digest.update(values: source.labels)
         for start in stride(from: 0, to: source.count, by: 4096) {
-            digest.update(try read(source, rows: start..<Swift.min(source.count, start + 4096), skipBad: skipBad, report: false).pixels)
+            digest.update(try read(source, rows: start..<Swift.min(source.count, start + 4096), skipBad: skipBad, report: false).0.pixels)
         }
         return digest.hexDigest()
     }
@@ -192,7 +192,8 @@ public enum PrecomputeStage {
     /// A batch on its way through the workers.
     private struct Work: @unchecked Sendable {
         var index: Int
-        var batch: Result<ImageBatch, Error>
+        /// The images, and the rows among them that could not be read (stored black).
+        var batch: Result<(ImageBatch, Set<Int>), Error>
         var outputs: TeacherOutputs?
     }
 
@@ -215,8 +216,9 @@ public enum PrecomputeStage {
         let writer = Thread {
             while let work = toWrite.pop() {
                 do {
-                    let batch = try work.batch.get()
-                    try cacheBox.value.write(batch: work.index, outputs: work.outputs!, pixels: layout.batch(work.index).view == 0 ? batch.pixels : nil)
+                    let (batch, skipped) = try work.batch.get()
+                    try cacheBox.value.write(batch: work.index, outputs: work.outputs!,
+                                             pixels: layout.batch(work.index).view == 0 ? batch.pixels : nil, skipped: skipped)
                 } catch {
                     writerError.set(error)
                     toWrite.close()
@@ -233,7 +235,7 @@ public enum PrecomputeStage {
         do {
             while let work = toCompute.pop() {
                 if let error = writerError.error { throw error }
-                let batch = try work.batch.get()
+                let (batch, _) = try work.batch.get()
                 let (view, rows) = layout.batch(work.index)
                 let input = batch.pixels.withUnsafeBufferPointer { pixels in
                     makeInputs(pixels, imageShape: layout.imageShape, indices: Array(0..<rows.count), normalization: teacher.normalization,
@@ -257,19 +259,22 @@ public enum PrecomputeStage {
         return done
     }
 
-    /// A batch of images; with `skipBad`, an unreadable image becomes black and is reported.
-    private static func read(_ source: any ImageSource, rows: Range<Int>, skipBad: Bool, report: Bool) throws -> ImageBatch {
-        do { return try source.batch(rows) } catch where skipBad {
+    /// A batch of images; with `skipBad`, an unreadable image becomes black and is returned among
+    /// the skipped rows.
+    private static func read(_ source: any ImageSource, rows: Range<Int>, skipBad: Bool, report: Bool) throws -> (ImageBatch, Set<Int>) {
+        do { return (try source.batch(rows), []) } catch where skipBad {
             var pixels: [UInt8] = []
+            var skipped = Set<Int>()
             let size = source.height * source.width * source.channels
             for row in rows {
                 do { pixels += try source.batch([row]).pixels } catch {
                     if report { FileHandle.standardError.write(Data("precompute: skipping image \(row) (stored black): \(error)\n".utf8)) }
                     pixels += [UInt8](repeating: 0, count: size)
+                    skipped.insert(row)
                 }
             }
-            return ImageBatch(pixels: pixels, labels: rows.map { source.labels[$0] }, height: source.height,
-                              width: source.width, channels: source.channels)
+            return (ImageBatch(pixels: pixels, labels: rows.map { source.labels[$0] }, height: source.height,
+                               width: source.width, channels: source.channels), skipped)
         }
     }
 

@@ -57,14 +57,4 @@ final class BufferPool: @unchecked Sendable {
             block.deallocate()
         }
     }
-
-    /// Frees every cached block (between phases with different shapes).
-    func drain() {
-        lock.lock()
-        let blocks = free.values.flatMap { $0 }
-        free = [:]
-        cachedBytes = 0
-        lock.unlock()
-        blocks.forEach { $0.deallocate() }
-    }
 }

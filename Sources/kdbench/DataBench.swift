@@ -3,6 +3,7 @@
 import Datasets
 import Foundation
 import HDF5
+import Tensor
 
 enum DataBench {
     static let source = "/usr/share/datasets/fashion-mnist"
@@ -22,7 +23,7 @@ enum DataBench {
         print("Fashion-MNIST train (60,000 images of 28x28x1) from Debian's gzipped IDX files; median of 3 (the contiguous import goes through a chunked copy).\n")
         print(row(["layout", "import s", "MiB on disk", "random batches of 128 /s", "images/s"]))
         print(row(["---", "---:", "---:", "---:", "---:"]))
-        var generator = SplitMix(seed: 1)
+        var generator = SeededGenerator(seed: 1)
         let batches = (0..<100).map { _ in (0..<128).map { _ in Int(generator.next() % 60_000) } }
         for (name, options) in layouts {
             let path = "\(folder)/train-\(name.hashValue).h5"
@@ -76,18 +77,5 @@ enum DataBench {
         try file.createDataset("labels", values: try chunked.dataset("labels", as: Int32.self).read(), shape: [60_000])
         try file.setAttribute("classes", ClassNames.fashionMNIST)
         try FileManager.default.removeItem(atPath: reference)
-    }
-}
-
-/// A small deterministic generator, so every layout reads the same batches.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -167,6 +167,9 @@ let fullCache = """
         #expect(failed.status != 0 && failed.error.contains(victim), "\(failed.error)")
         let skipped = try tiny.precompute(["--skip-bad"])
         #expect(skipped.status == 0 && skipped.error.contains("skipping image"), "\(skipped.error)")
+        let marks = try HDF5File.open(tiny.cachePath).dataset("skipped", as: UInt8.self).read()
+        let victimIndex = try PNGFolderSource(root: folder).files.firstIndex(of: victim)!
+        #expect(marks.indices.filter { marks[$0] != 0 } == [victimIndex])
     }
 
     @Test(.enabled(if: h5pyAvailable, "python3 with h5py is not available"))
