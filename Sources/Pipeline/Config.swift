@@ -19,6 +19,8 @@ public struct PipelineConfig: Codable, Sendable {
     public var teacher: TrainingConfig
     /// What precompute caches; nil: logits only, one view.
     public var cache: CacheConfig?
+    /// The students distillation trains.
+    public var students: [StudentConfig]?
 
     /// The folder everything of this run is written to.
     public var runDirectory: String { "runs/\(name)" }
@@ -60,6 +62,9 @@ public struct PipelineConfig: Codable, Sendable {
         try check(data.std.allSatisfy { $0 > 0 }, "data.std values must be positive")
         try teacher.validate(file, "teacher")
         try cacheSettings.validate(file)
+        let names = (students ?? []).map(\.name)
+        try check(Set(names).count == names.count, "student names must be unique")
+        for student in students ?? [] { try student.validate(file, cache: cacheSettings) }
     }
 }
 

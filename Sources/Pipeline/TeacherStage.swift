@@ -22,7 +22,7 @@ public enum TeacherStage {
                               normalization: Normalization(mean: config.data.mean, std: config.data.std),
                               config: config.teacher, directory: config.teacherDirectory, stage: "teacher",
                               attributes: checkpointAttributes(config, classes: trainSet.classNames, configText: configText))
-        let summary = try trainer.run(restart: restart) { input, indices in
+        let summary = try trainer.run(restart: restart) { input, indices, _ in
             let logits = model(input)
             return (crossEntropy(logits: logits, labels: indices.map { Int(trainSet.labels[$0]) }), logits)
         }

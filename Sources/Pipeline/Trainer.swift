@@ -28,7 +28,7 @@ public struct TrainingSummary: Sendable {
 /// Trains one classifier. `loss` maps a batch (inputs `[n,C,H,W]` and the sample indices) to the
 /// loss to minimise and the logits (for the training accuracy).
 public final class Trainer {
-    public typealias LossFunction = (_ input: Tensor, _ indices: [Int]) -> (loss: Tensor, logits: Tensor)
+    public typealias LossFunction = (_ input: Tensor, _ indices: [Int], _ epoch: Int) throws -> (loss: Tensor, logits: Tensor)
 
     let model: any Classifier
     let trainSet: ImageSet
@@ -40,6 +40,12 @@ public final class Trainer {
     let attributes: [String: AttributeValue]
     /// The samples to train on (all by default).
     public var trainingIndices: [Int]
+    /// The batches of an epoch (1-based); by default `trainingIndices` shuffled and cut in batches.
+    public var batchPlan: ((_ epoch: Int) -> [[Int]])?
+    /// The inputs of a batch; by default the training images under random views of `config.augment`.
+    public var inputs: ((_ indices: [Int], _ epoch: Int) -> Tensor)?
+    /// Trained along with the model (regressors, connectors); not saved in its checkpoints.
+    public var extraParameters: [(name: String, tensor: Tensor)] = []
 
     public init(model: any Classifier, trainSet: ImageSet, testSet: ImageSet, normalization: Normalization,
                 config: TrainingConfig, directory: String, stage: String, attributes: [String: AttributeValue]) {
@@ -68,9 +74,15 @@ public final class Trainer {
     /// Trains to `config.epochs`, resuming from `last.h5` when it exists (unless `restart`).
     public func run(restart: Bool = false, loss: LossFunction) throws -> TrainingSummary {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let batches = (trainingIndices.count + config.batchSize - 1) / config.batchSize
+        let plan = batchPlan ?? { [trainingIndices, config] epoch in
+            var order = trainingIndices
+            var shuffle = SeededGenerator(seed: config.seed &* 1_000_003 &+ UInt64(epoch))
+            order.shuffle(using: &shuffle)
+            return stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<Swift.min(order.count, $0 + config.batchSize)]) }
+        }
+        let batches = plan(1).count
         let totalIterations = batches * config.epochs
-        let optimizer = SGD(model.namedParameters(), learningRate: config.optimizer.lr, momentum: config.optimizer.momentum,
+        let optimizer = SGD(model.namedParameters() + extraParameters, learningRate: config.optimizer.lr, momentum: config.optimizer.momentum,
                             nesterov: config.optimizer.nesterov, weightDecay: config.optimizer.weightDecay,
                             decayNormsAndBiases: config.optimizer.decayNormsAndBiases ?? true)
         var startEpoch = 1
@@ -80,7 +92,7 @@ public final class Trainer {
             guard saved["training_config"]?.stringValue == configText else {
                 throw TrainingError(message: "\(lastPath) was trained with another configuration:\n  saved:   \(saved["training_config"]?.stringValue ?? "none")\n  current: \(configText)\nremove \(directory) or pass --restart")
             }
-            if let momentum = try Checkpoint.momentum(lastPath, for: model) { optimizer.setVelocities(momentum) }
+            if extraParameters.isEmpty, let momentum = try Checkpoint.momentum(lastPath, for: model) { optimizer.setVelocities(momentum) }
             let epoch = Int(saved["epoch"]?.intValue ?? 0)
             startEpoch = epoch + 1
             summary.bestAccuracy = saved["best_test_accuracy"]?.doubleValue ?? -1
@@ -94,31 +106,33 @@ public final class Trainer {
         }
 
         for epoch in startEpoch...Swift.max(startEpoch, config.epochs) where epoch <= config.epochs {
-            var order = trainingIndices
-            var shuffle = SeededGenerator(seed: config.seed &* 1_000_003 &+ UInt64(epoch))
-            order.shuffle(using: &shuffle)
+            let epochBatches = plan(epoch)
             var augment = SeededGenerator(seed: config.seed &* 1_000_033 &+ UInt64(epoch) &* 7)
-            let bar = ProgressBar("\(stage) epoch \(epoch)/\(config.epochs)", total: order.count)
+            let bar = ProgressBar("\(stage) epoch \(epoch)/\(config.epochs)", total: epochBatches.reduce(0) { $0 + $1.count })
             let start = Date()
             var (lossSum, correct, seen) = (0.0, 0, 0)
             model.train(true)
-            for batch in 0..<batches {
-                let indices = Array(order[(batch * config.batchSize)..<Swift.min(order.count, (batch + 1) * config.batchSize)])
-                let views = config.augment == .none ? nil : indices.map { _ in View.random(config.augment, generator: &augment) }
-                let input = trainSet.batch(indices, normalization: normalization, views: views, padding: config.augment.cropPadding)
+            for (batch, indices) in epochBatches.enumerated() {
+                let input: Tensor
+                if let inputs {
+                    input = inputs(indices, epoch)
+                } else {
+                    let views = config.augment == .none ? nil : indices.map { _ in View.random(config.augment, generator: &augment) }
+                    input = trainSet.batch(indices, normalization: normalization, views: views, padding: config.augment.cropPadding)
+                }
                 let iteration = (epoch - 1) * batches + batch
                 optimizer.learningRate = config.optimizer.scheduleValue.rate(
                     base: config.optimizer.lr, iteration: iteration, total: totalIterations, iterationsPerEpoch: batches,
                     warmupIterations: Int((config.optimizer.warmupEpochs ?? 0) * Double(batches)))
                 optimizer.zeroGrad()
-                let (value, logits) = loss(input, indices)
+                let (value, logits) = try loss(input, indices, epoch)
                 let lossValue = value.item
                 guard lossValue.isFinite else {
                     throw TrainingError(message: "\(stage): the loss is \(lossValue) at epoch \(epoch), batch \(batch + 1); "
                                         + (epoch > 1 ? "the last good checkpoint is \(lastPath) (epoch \(epoch - 1))" : "no checkpoint was written"))
                 }
                 value.backward()
-                if let maxNorm = config.optimizer.clipNorm { clipGradientNorm(model.parameters, maxNorm: maxNorm) }
+                if let maxNorm = config.optimizer.clipNorm { clipGradientNorm(model.parameters + extraParameters.map(\.tensor), maxNorm: maxNorm) }
                 optimizer.step()
                 lossSum += lossValue * Double(indices.count)
                 for (prediction, index) in zip(argmaxRows(logits.detached), indices) where prediction == Int(trainSet.labels[index]) { correct += 1 }
@@ -146,10 +160,11 @@ public final class Trainer {
             state["train_seconds"] = .double(summary.trainSeconds)
             state["training_config"] = .string(configText)
             if summary.bestEpoch == epoch { try Checkpoint.save(model, to: bestPath, attributes: state) }
-            try Checkpoint.save(model, to: lastPath, attributes: state, momentum: optimizer.velocities)
+            try Checkpoint.save(model, to: lastPath, attributes: state,
+                                momentum: extraParameters.isEmpty ? optimizer.velocities : nil)
         }
         let records = try metrics.records()
-        summary.imagesPerSecond = Double(records.count * trainingIndices.count) / Swift.max(summary.trainSeconds, 1e-9)
+        summary.imagesPerSecond = Double(records.count * plan(1).reduce(0) { $0 + $1.count }) / Swift.max(summary.trainSeconds, 1e-9)
         return summary
     }
 }

@@ -34,3 +34,15 @@ struct VerifyCacheCommand: ParsableCommand {
         if failed > 0 { throw ExitCode(1) }
     }
 }
+
+struct DistillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distill", abstract: "Train the pipeline's students from the cache and print the result table.")
+    @OptionGroup var config: ConfigOption
+    @Option(help: "Train only this student.") var student: String?
+
+    func run() throws {
+        let (pipeline, text) = try PipelineConfig.load(config.config)
+        try StudentStage.run(pipeline, configText: text, only: student)
+    }
+}

@@ -8,9 +8,9 @@ struct KD: ParsableCommand {
         abstract: "A cache-first knowledge-distillation pipeline.",
         discussion: """
             Stages: data (import image sources), teacher (train the teacher), precompute (cache the
-            teacher's outputs), verify-cache, eval (a checkpoint's accuracy), inspect (look at any
-            HDF5 file the pipeline writes).
+            teacher's outputs), verify-cache, distill (students from the cache, and the result
+            table), eval (a checkpoint's accuracy), inspect (look at any HDF5 file the pipeline writes).
             """,
         subcommands: [DataCommand.self, InspectCommand.self, TeacherCommand.self, EvalCommand.self, PrecomputeCommand.self,
-                      VerifyCacheCommand.self])
+                      VerifyCacheCommand.self, DistillCommand.self])
 }

@@ -1,0 +1,131 @@
+// What every student of a run shares: the cache (checked against the configured teacher and
+// dataset), its images, views and labels in memory, the labelled subset, the test set, and the
+// teacher's test-set predictions for the agreement column.
+import Foundation
+import Datasets
+import HDF5
+import NN
+import Tensor
+
+final class DistillContext {
+    let reader: CacheReader
+    let targets: StudentTargets
+    /// The cache's images and labels.
+    let train: ImageSet
+    let test: ImageSet
+    let classes: [String]
+    let normalization: Normalization
+    let views: Int
+    let viewTable: [[View]]
+    let padding: Int
+    let blockRows: Int
+    /// The images whose hard labels students may use, and the same as a mask.
+    let labelled: [Int]
+    let isLabelled: [Bool]
+    let teacherPredictions: [Int]
+    let teacherAccuracy: Double
+    let teacherArch: String
+
+    init(_ config: PipelineConfig) throws {
+        let path = config.cachePath
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ConfigError(file: path, message: "no cache: run kd precompute --config for pipeline \(config.name) (make precompute)")
+        }
+        reader = try CacheReader(path: path)
+        targets = StudentTargets(reader: reader)
+        let file = reader.file
+        let checkpoint = PrecomputeStage.teacherCheckpoint(config)
+        let sha = try SHA256.file(checkpoint)
+        guard try file.attribute("teacher_sha256").stringValue == sha else {
+            throw ConfigError(file: path, message: "was made from another teacher than \(checkpoint) (teacher_sha256 differs): run kd precompute --force")
+        }
+        let trainSource = try openImageSource(config.data.train)
+        guard try file.attribute("dataset_fingerprint").stringValue == (try PrecomputeStage.datasetFingerprint(trainSource)) else {
+            throw ConfigError(file: path, message: "was made from another dataset than \(config.data.train) (dataset_fingerprint differs): run kd precompute --force")
+        }
+        guard try file.attribute("cache_config").stringValue == config.cacheSettings.canonical else {
+            throw ConfigError(file: path, message: "was made with other cache settings than pipeline \(config.name)'s: run kd precompute (--force to replace it)")
+        }
+        for student in config.students ?? [] {
+            var needed = student.terms.flatMap { term -> [String] in
+                switch term.loss {
+                case "kd": ["logits"]
+                case "at": (term.pairs ?? []).map { "attention/" + $0[1] }
+                case "at_grad": ["input_grad"]
+                default: []
+                }
+            }
+            if let stage = student.initStage {
+                needed += stage.pairs.map { (stage.kind == "hint" ? "features/" : "boundary/") + $0[1] }
+            }
+            for group in needed where !(try file.contains(group)) {
+                let option = group == "logits" ? "top_k: 0" : group.hasPrefix("attention/") ? "attention.layers" : group.hasPrefix("features/") ? "features"
+                    : group.hasPrefix("boundary/") ? "boundary" : "input_grad: true"
+                throw ConfigError(file: path, message: "method \(student.method) of student \(student.name) needs /\(group), which this cache lacks: add it with cache.\(option) and run kd precompute --force")
+            }
+        }
+        train = try ImageSet(path: path)
+        test = try ImageSet(path: config.data.test)
+        classes = train.classNames
+        normalization = Normalization(mean: try file.attribute("input_mean").doublesValue ?? config.data.mean,
+                                      std: try file.attribute("input_std").doublesValue ?? config.data.std)
+        views = reader.views
+        let settings = try JSONDecoder().decode(CacheConfig.self, from: Data((try file.attribute("cache_config").stringValue ?? "{}").utf8))
+        padding = settings.augment.cropPadding
+        blockRows = settings.chunkRows
+        let layout = CacheLayout(count: reader.count, views: views, imageShape: [train.height, train.width, train.channels],
+                                 classes: classes.count, batchSize: settings.batchSize, groups: [])
+        viewTable = try PrecomputeStage.readViews(file, layout: layout, padding: padding)
+
+        let wanted = config.students?.compactMap(\.labels).first
+        labelled = Self.labelledSubset(labels: train.labels, classes: classes.count, wanted: wanted)
+        var mask = [Bool](repeating: false, count: train.count)
+        for index in labelled { mask[index] = true }
+        isLabelled = mask
+
+        // The teacher runs once here, on the test set only, for the agreement column of the report.
+        let teacher = try LoadedTeacher(path: checkpoint, source: trainSource)
+        let evaluation = evaluate(teacher.model, on: test, normalization: teacher.normalization)
+        teacherPredictions = evaluation.predictions
+        teacherAccuracy = evaluation.accuracy
+        teacherArch = teacher.model.arch
+    }
+
+    /// A class-balanced subset with seed 0: `wanted` images (a count above 1, else a fraction), all when nil.
+    static func labelledSubset(labels: [Int32], classes: Int, wanted: Double?) -> [Int] {
+        guard let wanted else { return Array(labels.indices) }
+        let total = wanted > 1 ? Int(wanted) : Int((wanted * Double(labels.count)).rounded())
+        var generator = SeededGenerator(seed: 0)
+        var chosen: [Int] = []
+        for label in 0..<classes {
+            var members = labels.indices.filter { Int(labels[$0]) == label }
+            members.shuffle(using: &generator)
+            chosen += members.prefix(total / classes + (label < total % classes ? 1 : 0))
+        }
+        return chosen.sorted()
+    }
+
+    /// A trainer reading inputs through the cached views (epoch e uses view (e-1) mod V) and
+    /// batches of random cache blocks, or random rows of `indices` when given.
+    func trainer(_ model: any Classifier, config: TrainingConfig, folder: String, stage: String,
+                 attributes: [String: AttributeValue], indices: [Int]?) -> Trainer {
+        let trainer = Trainer(model: model, trainSet: train, testSet: test, normalization: normalization, config: config,
+                              directory: folder, stage: stage, attributes: attributes)
+        let (count, blockRows, batchSize, seed) = (train.count, blockRows, config.batchSize, config.seed)
+        trainer.batchPlan = { epoch in
+            var generator = SeededGenerator(seed: seed &* 1_000_003 &+ UInt64(epoch))
+            if var order = indices {
+                order.shuffle(using: &generator)
+                return stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<Swift.min(order.count, $0 + batchSize)]) }
+            }
+            return blockShuffledBatches(count: count, batchSize: batchSize, blockRows: blockRows, generator: &generator)
+                .map { $0.flatMap { Array($0) } }
+        }
+        trainer.inputs = { [unowned self] indices, epoch in
+            let view = (epoch - 1) % self.views
+            return self.train.batch(indices, normalization: self.normalization, views: indices.map { self.viewTable[view][$0] },
+                                    padding: self.padding)
+        }
+        return trainer
+    }
+}

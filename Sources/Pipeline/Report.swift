@@ -1,0 +1,100 @@
+// The result table: every student's runs gathered from their summary.json files, aggregated over
+// seeds (mean and sample standard deviation), compared with the `none` baseline, written as
+// report.md and report.json under the run folder and printed.
+import Foundation
+
+/// One student aggregated over its seeds.
+public struct StudentResult: Codable, Sendable {
+    public var student: String
+    public var method: String
+    public var arch: String
+    public var parameters: Int
+    public var flopsPerImage: Int
+    public var labelledImages: Int
+    public var seeds: [UInt64]
+    public var lastAccuracyMean: Double
+    public var lastAccuracyStd: Double
+    public var bestAccuracyMean: Double
+    public var agreementMean: Double
+    public var trainSeconds: Double
+    public var imagesPerSecond: Double
+    /// Last-epoch accuracy over the `none` student's, in points; nil without a `none` student.
+    public var gainOverNone: Double?
+    /// Whether the gain exceeds the spread between seeds (the larger standard deviation of the two).
+    public var gainExceedsSpread: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case student, method, arch, parameters, seeds, agreementMean = "agreement_mean"
+        case flopsPerImage = "flops_per_image", labelledImages = "labelled_images", lastAccuracyMean = "last_accuracy_mean"
+        case lastAccuracyStd = "last_accuracy_std", bestAccuracyMean = "best_accuracy_mean", trainSeconds = "train_seconds"
+        case imagesPerSecond = "images_per_second", gainOverNone = "gain_over_none_points", gainExceedsSpread = "gain_exceeds_spread"
+    }
+}
+
+enum Report {
+    /// Every finished run of the pipeline's students, aggregated per student.
+    static func collect(_ config: PipelineConfig) throws -> [StudentResult] {
+        let decoder = JSONDecoder()
+        var results: [StudentResult] = []
+        for student in config.students ?? [] {
+            let runs: [StudentRun] = student.seeds.compactMap { seed in
+                let path = StudentStage.directory(config, student, seed: seed) + "/summary.json"
+                return FileManager.default.contents(atPath: path).flatMap { try? decoder.decode(StudentRun.self, from: $0) }
+            }
+            guard let first = runs.first else { continue }
+            let last = runs.map(\.lastAccuracy)
+            results.append(StudentResult(
+                student: student.name, method: student.method, arch: student.arch, parameters: first.parameters,
+                flopsPerImage: first.flopsPerImage, labelledImages: first.labelledImages, seeds: runs.map(\.seed),
+                lastAccuracyMean: mean(last), lastAccuracyStd: standardDeviation(last), bestAccuracyMean: mean(runs.map(\.bestAccuracy)),
+                agreementMean: mean(runs.map(\.agreement)), trainSeconds: runs.reduce(0) { $0 + $1.trainSeconds },
+                imagesPerSecond: mean(runs.map(\.imagesPerSecond)), gainOverNone: nil, gainExceedsSpread: nil))
+        }
+        if let baseline = results.first(where: { $0.method == "none" }) {
+            for index in results.indices where results[index].method != "none" {
+                let gain = 100 * (results[index].lastAccuracyMean - baseline.lastAccuracyMean)
+                results[index].gainOverNone = gain
+                results[index].gainExceedsSpread = Swift.abs(gain) > 100 * Swift.max(results[index].lastAccuracyStd, baseline.lastAccuracyStd)
+            }
+        }
+        return results
+    }
+
+    static func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(Swift.max(1, values.count)) }
+
+    static func standardDeviation(_ values: [Double]) -> Double {
+        guard values.count > 1 else { return 0 }
+        let m = mean(values)
+        return (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count - 1)).squareRoot()
+    }
+
+    /// The markdown table.
+    static func table(_ results: [StudentResult], teacherAccuracy: Double, teacherArch: String) -> String {
+        var lines = [String(format: "Teacher %@: %.2f%% test accuracy.", teacherArch, 100 * teacherAccuracy), "",
+                     "| student | method | arch | params | MFLOP/img | labels | seeds | last acc % (mean ± std) | best acc % | gain vs none | beyond spread | agreement % | train time | img/s |",
+                     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+        for r in results {
+            let gain = r.gainOverNone.map { String(format: "%+.2f", $0) } ?? "-"
+            let beyond = r.gainExceedsSpread.map { $0 ? "yes" : "no" } ?? "-"
+            lines.append("| \(r.student) | \(r.method) | \(r.arch) | \(r.parameters) | " + String(format: "%.2f", Double(r.flopsPerImage) / 1e6)
+                         + " | \(r.labelledImages) | \(r.seeds.count) | " + String(format: "%.2f ± %.2f | %.2f | ", 100 * r.lastAccuracyMean, 100 * r.lastAccuracyStd, 100 * r.bestAccuracyMean)
+                         + "\(gain) | \(beyond) | " + String(format: "%.2f", 100 * r.agreementMean) + " | \(formatDuration(r.trainSeconds)) | "
+                         + String(format: "%.0f", r.imagesPerSecond) + " |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `report.md` and `report.json` under the run folder.
+    static func write(_ results: [StudentResult], teacherAccuracy: Double, config: PipelineConfig) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        struct Document: Codable { var pipeline: String; var teacherAccuracy: Double; var students: [StudentResult]
+            enum CodingKeys: String, CodingKey { case pipeline, students, teacherAccuracy = "teacher_accuracy" } }
+        try encoder.encode(Document(pipeline: config.name, teacherAccuracy: teacherAccuracy, students: results))
+            .write(to: URL(fileURLWithPath: config.runDirectory + "/report.json"), options: .atomic)
+        let text = "# \(config.name): distillation results\n\n" + table(results, teacherAccuracy: teacherAccuracy, teacherArch: config.teacher.arch)
+            + "\n\nLast = test accuracy after the final epoch (the primary number); best = the best epoch's (optimistic). "
+            + "Gain = last-accuracy mean minus the `none` student's, in points; beyond spread = larger than both students' standard deviations over seeds.\n"
+        try text.write(toFile: config.runDirectory + "/report.md", atomically: true, encoding: .utf8)
+    }
+}

@@ -1,0 +1,83 @@
+// Distillation end to end on a few hundred real images: every method trains from the cache,
+// writes its summary, and the report compares them; FitNet's hint stage changes only the layers
+// up to the guided stage; a missing cache group is named with the option that adds it.
+import Checkpoints
+import Foundation
+import HDF5
+import NN
+import Pipeline
+import Testing
+import TestSupport
+
+let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1, pool], mode: sum_p, p: 2}",
+                                                 with: "attention: {layers: [conv1, conv2, pool], mode: sum_p, p: 2}")
+    .replacingOccurrences(of: "boundary: [conv1, fc1]", with: "boundary: [conv1, conv2, fc1]") + """
+
+    students:
+      - {name: none, method: none, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         terms: [{loss: ce, weight: 1}]}
+      - {name: kd, method: kd, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}]}
+      - {name: fitnet, method: fitnet, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         init_stage: {kind: hint, epochs: 1, pairs: [[conv2, conv2]]},
+         terms: [{loss: ce, weight: 1}, {loss: kd, weight: 4, weight_end: 1, temperature: 4}]}
+      - {name: at, method: at, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         terms: [{loss: ce, weight: 1}, {loss: at, weight: 500, pairs: [[conv1, conv1], [conv2, conv2], [pool, pool]]}]}
+      - {name: at-grad, method: at-grad, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         terms: [{loss: ce, weight: 1}, {loss: at_grad, weight: 1}]}
+      - {name: ab, method: ab, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         init_stage: {kind: ab, epochs: 1, margin: 1, pairs: [[conv1, conv1], [conv2, conv2], [fc1, fc1]]},
+         terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}]}
+    """
+
+@Suite(.serialized) struct DistillTests {
+    @Test func everyMethodTrainsFromTheCacheAndIsReported() throws {
+        let tiny = try TinyPipeline(trainCount: 300, testCount: 100, epochs: 1, arch: "mnist_teacher", extra: everyMethod)
+        #expect(try tiny.teacher().status == 0)
+        #expect(try tiny.precompute().status == 0)
+        let result = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml")], currentDirectory: tiny.folder.path)
+        #expect(result.status == 0, "\(result.error)")
+        for method in ["none", "kd", "fitnet", "at", "at-grad", "ab"] {
+            #expect(result.output.contains("| \(method) | \(method) | mnist_student |"), "\(method) missing from \(result.output)")
+            let summary = tiny.folder.file("runs/tiny/students/\(method)/seed0/summary.json")
+            #expect(FileManager.default.fileExists(atPath: summary), "\(summary)")
+        }
+        #expect(result.error.contains("fitnet hint epoch 1/1") && result.error.contains("ab ab epoch 1/1"))
+        let report = try String(contentsOfFile: tiny.folder.file("runs/tiny/report.md"), encoding: .utf8)
+        #expect(report.contains("gain vs none"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tiny.folder.file("runs/tiny/report.json")))) as? [String: Any]
+        #expect((json?["students"] as? [Any])?.count == 6)
+        // The none student saw only its 100 labelled images an epoch.
+        let none = try MetricsLog(path: tiny.folder.file("runs/tiny/students/none/seed0/metrics.jsonl")).records()
+        #expect(none.count == 1 && none[0].imagesPerSecond > 0)
+    }
+
+    @Test func fitnetHintStageChangesOnlyTheLayersUpToTheGuidedStage() throws {
+        let tiny = try TinyPipeline(trainCount: 300, testCount: 100, epochs: 1, arch: "mnist_teacher", extra: everyMethod)
+        #expect(try tiny.teacher().status == 0)
+        #expect(try tiny.precompute().status == 0)
+        let result = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml"), "--student", "fitnet"], currentDirectory: tiny.folder.path)
+        #expect(result.status == 0, "\(result.error)")
+        let initial = try Models.make("mnist_student", classes: 10, inChannels: 1, imageSize: 28, seed: 0)
+        let hinted = try HDF5File.open(tiny.folder.file("runs/tiny/students/fitnet/seed0/init/last.h5"))
+        for (name, tensor) in initial.stateDict() {
+            let changed = try hinted.dataset(name, as: Float.self).read() != tensor.scalars
+            #expect(changed == (name.hasPrefix("conv1") || name.hasPrefix("conv2")), "\(name) changed: \(changed)")
+        }
+    }
+
+    @Test func aMissingGroupNamesTheMethodAndTheOption() throws {
+        let tiny = try TinyPipeline(trainCount: 200, testCount: 100, epochs: 1, extra: "cache: {batch_size: 64}\n" + everyMethod.components(separatedBy: "\nstudents:").last.map { "students:" + $0 }!)
+        // The pipeline is refused as a whole, before any work.
+        let config = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml")], currentDirectory: tiny.folder.path)
+        #expect(config.status != 0, "\(config.error)")
+        #expect(config.error.contains("students.kd") || config.error.contains("students.fitnet"), "\(config.error)")
+        #expect(config.error.contains("add it to cache.") && config.error.contains("kd precompute"), "\(config.error)")
+    }
+}
