@@ -100,21 +100,24 @@ private func col2im<T: TensorScalar>(_ columns: UnsafeMutablePointer<T>, _ image
     }
 }
 
-/// Per-worker scratch: one column matrix each.
-private func scratch<T: TensorScalar>(_: T.Type, workers: Int, _ s: ConvolutionSizes) -> (Tensor, SendablePointer<T>) {
-    let buffer = Tensor(uninitializedShape: [Swift.max(1, workers), s.columnRows * s.columnCount], dtype: T.dtype)
-    return (buffer, SendablePointer(base: buffer.pointer(T.self)))
+/// The frame the three kernels share: images split over the compute threads, each worker with a
+/// column-matrix scratch of its own, BLAS single-threaded. `body(worker, images, columns)`.
+private func forEachImageRange<T: TensorScalar>(_: T.Type, images n: Int, _ s: ConvolutionSizes,
+                                                _ body: @Sendable (Int, Range<Int>, UnsafeMutablePointer<T>) -> Void) {
+    _ = singleThreadedBLAS
+    let workers = Swift.min(ComputeThreads.count, n)
+    let scratch = Tensor(uninitializedShape: [Swift.max(1, workers), s.columnRows * s.columnCount], dtype: T.dtype)
+    let columns = SendablePointer(base: scratch.pointer(T.self))
+    parallelRanges(n, workers: workers) { worker, images in
+        body(worker, images, columns.base + worker * s.columnRows * s.columnCount)
+    }
+    withExtendedLifetime(scratch) {}
 }
 
 private func convolutionKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
-    _ = singleThreadedBLAS
-    let n = x.shape[0]
-    let workers = Swift.min(ComputeThreads.count, n)
-    let (columnsTensor, columns) = scratch(T.self, workers: workers, s)
     let (input, filters, output) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: weight.pointer(T.self)),
                                     SendablePointer(base: out.pointer(T.self)))
-    parallelRanges(n, workers: workers) { worker, images in
-        let matrix = columns.base + worker * s.columnRows * s.columnCount
+    forEachImageRange(T.self, images: x.shape[0], s) { _, images, matrix in
         for image in images {
             let source = input.base + image * s.c * s.h * s.w
             if !s.isPointwise { im2col(source, matrix, s) }
@@ -123,18 +126,12 @@ private func convolutionKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ weight
                       c: output.base + image * s.o * s.columnCount, ldc: s.columnCount)
         }
     }
-    withExtendedLifetime(columnsTensor) {}
 }
 
 private func inputGradientKernel<T: TensorScalar>(_: T.Type, _ grad: Tensor, _ weight: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
-    _ = singleThreadedBLAS
-    let n = grad.shape[0]
-    let workers = Swift.min(ComputeThreads.count, n)
-    let (columnsTensor, columns) = scratch(T.self, workers: workers, s)
     let (upstream, filters, output) = (SendablePointer(base: grad.pointer(T.self)), SendablePointer(base: weight.pointer(T.self)),
                                        SendablePointer(base: out.pointer(T.self)))
-    parallelRanges(n, workers: workers) { worker, images in
-        let matrix = columns.base + worker * s.columnRows * s.columnCount
+    forEachImageRange(T.self, images: grad.shape[0], s) { _, images, matrix in
         for image in images {
             let target = output.base + image * s.c * s.h * s.w
             BLAS.gemm(.transpose, .none, m: s.columnRows, n: s.columnCount, k: s.o, a: filters.base, lda: s.columnRows,
@@ -143,20 +140,16 @@ private func inputGradientKernel<T: TensorScalar>(_: T.Type, _ grad: Tensor, _ w
             if !s.isPointwise { col2im(matrix, target, s) }
         }
     }
-    withExtendedLifetime(columnsTensor) {}
 }
 
 private func weightGradientKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ grad: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
-    _ = singleThreadedBLAS
     let n = x.shape[0]
-    let workers = Swift.min(ComputeThreads.count, n)
-    let (columnsTensor, columns) = scratch(T.self, workers: workers, s)
+    let workers = Swift.max(1, Swift.min(ComputeThreads.count, n))
     let weightSize = s.o * s.columnRows
     let partialsTensor = Tensor.zeros([workers, weightSize], dtype: T.dtype)
     let partials = SendablePointer(base: partialsTensor.pointer(T.self))
     let (input, upstream) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: grad.pointer(T.self)))
-    parallelRanges(n, workers: workers) { worker, images in
-        let matrix = columns.base + worker * s.columnRows * s.columnCount
+    forEachImageRange(T.self, images: n, s) { worker, images, matrix in
         for image in images {
             let source = input.base + image * s.c * s.h * s.w
             if !s.isPointwise { im2col(source, matrix, s) }
@@ -168,11 +161,10 @@ private func weightGradientKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ gra
     }
     let target = out.pointer(T.self)
     target.update(from: partials.base, count: weightSize)
-    for worker in 1..<Swift.max(1, workers) {
+    for worker in 1..<workers {
         let partial = partials.base + worker * weightSize
         for i in 0..<weightSize { target[i] += partial[i] }
     }
-    withExtendedLifetime(columnsTensor) {}
 }
 
 extension Tensor {
