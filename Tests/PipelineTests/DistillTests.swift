@@ -72,6 +72,26 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         }
     }
 
+    @Test func aDivergingStudentStopsAloneAndTheOthersGoOn() throws {
+        let students = """
+            cache: {batch_size: 64}
+            students:
+              - {name: wild, method: kd, arch: mnist_student, epochs: 2, batch_size: 32, seeds: [0],
+                 optimizer: {lr: 1.0e12, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine},
+                 terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}]}
+              - {name: calm, method: none, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0],
+                 optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine},
+                 terms: [{loss: ce, weight: 1}]}
+            """
+        let tiny = try TinyPipeline(trainCount: 200, testCount: 100, epochs: 1, extra: students)
+        #expect(try tiny.teacher().status == 0)
+        #expect(try tiny.precompute().status == 0)
+        let result = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml")], currentDirectory: tiny.folder.path)
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.error.contains("wild seed 0 stopped") && result.error.contains("the loss is"), "\(result.error)")
+        #expect(result.output.contains("| calm | none |"))
+    }
+
     @Test func aMissingGroupNamesTheMethodAndTheOption() throws {
         let tiny = try TinyPipeline(trainCount: 200, testCount: 100, epochs: 1, extra: "cache: {batch_size: 64}\n" + everyMethod.components(separatedBy: "\nstudents:").last.map { "students:" + $0 }!)
         // The pipeline is refused as a whole, before any work.
