@@ -8,6 +8,8 @@ import NN
 import Tensor
 
 final class DistillContext {
+    /// "pipeline <name>", for messages about its configuration.
+    let pipelineName: String
     let reader: CacheReader
     let targets: StudentTargets
     /// The cache's images and labels.
@@ -27,6 +29,7 @@ final class DistillContext {
     let teacherArch: String
 
     init(_ config: PipelineConfig) throws {
+        pipelineName = "pipeline \(config.name)"
         let path = config.cachePath
         guard FileManager.default.fileExists(atPath: path) else {
             throw ConfigError(file: path, message: "no cache: run kd precompute --config for pipeline \(config.name) (make precompute)")

@@ -140,14 +140,14 @@ public enum StudentStage {
             let index: Int
             if stage.kind == "hint" {
                 guard let stageIndex = model.stageIndex(pair[0]) else {
-                    throw ConfigError(file: "pipeline", message: "students.\(student.name): \(student.arch) has no stage '\(pair[0])'; its stages are \(model.stageNames.joined(separator: ", "))")
+                    throw ConfigError(file: context.pipelineName, message: "students.\(student.name): \(student.arch) has no stage '\(pair[0])'; its stages are \(model.stageNames.joined(separator: ", "))")
                 }
                 index = stageIndex - 1
                 studentShape = Array(probe.features[index].shape.dropFirst())
                 teacherShape = Array(try context.reader.file.info("features/" + pair[1]).shape.dropFirst(2))
             } else {
                 guard let pointIndex = model.preActivationNames.firstIndex(of: pair[0]) else {
-                    throw ConfigError(file: "pipeline", message: "students.\(student.name): \(student.arch) has no pre-activation '\(pair[0])'; its points are \(model.preActivationNames.joined(separator: ", "))")
+                    throw ConfigError(file: context.pipelineName, message: "students.\(student.name): \(student.arch) has no pre-activation '\(pair[0])'; its points are \(model.preActivationNames.joined(separator: ", "))")
                 }
                 index = pointIndex
                 studentShape = Array(probe.preActivations[index].shape.dropFirst())
@@ -156,7 +156,7 @@ public enum StudentStage {
                 teacherShape = studentShape.count == 1 ? [c] : [c, h, w]
             }
             guard studentShape.count == teacherShape.count, studentShape.dropFirst().elementsEqual(teacherShape.dropFirst()) else {
-                throw ConfigError(file: "pipeline", message: "students.\(student.name): cannot connect student \(pair[0]) \(studentShape) to teacher \(pair[1]) \(teacherShape): the spatial sizes must match")
+                throw ConfigError(file: context.pipelineName, message: "students.\(student.name): cannot connect student \(pair[0]) \(studentShape) to teacher \(pair[1]) \(teacherShape): the spatial sizes must match")
             }
             let (inChannels, outChannels) = (studentShape[0], teacherShape[0])
             var layers: [any Layer] = studentShape.count == 1
