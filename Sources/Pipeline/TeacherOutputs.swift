@@ -81,37 +81,11 @@ struct TeacherRunner {
         return result
     }
 
-    /// `F(A)` per position of `[n, C, H, W]`, each image's map divided by its L2 norm: `[n, H*W]`.
+    /// `F(A)` per position of `[n, C, H, W]`, each image's map divided by its L2 norm: `[n, H*W]`
+    /// (the same function the attention-transfer loss applies to the student).
     func attentionMaps(_ features: Tensor) -> [Float] {
         let attention = settings.attention!
-        return TeacherRunner.attentionMaps(features.scalars, shape: features.shape, mode: attention.mode, p: attention.p)
-    }
-
-    static func attentionMaps(_ values: [Float], shape: [Int], mode: String, p: Double) -> [Float] {
-        let (n, c, positions) = (shape[0], shape[1], shape[2] * shape[3])
-        var maps = [Float](repeating: 0, count: n * positions)
-        let power = Float(p)
-        let useMax = mode == "max_p", exponent: Float = mode == "sum" ? 1 : power
-        values.withUnsafeBufferPointer { source in
-            maps.withUnsafeMutableBufferPointer { target in
-                for image in 0..<n {
-                    let map = target.baseAddress! + image * positions
-                    for channel in 0..<c {
-                        let plane = source.baseAddress! + (image * c + channel) * positions
-                        for position in 0..<positions {
-                            let magnitude = Swift.abs(plane[position])
-                            let term = exponent == 2 ? magnitude * magnitude : exponent == 1 ? magnitude : Float(pow(Double(magnitude), Double(exponent)))
-                            map[position] = useMax ? Swift.max(map[position], term) : map[position] + term
-                        }
-                    }
-                    var squares: Float = 0
-                    for position in 0..<positions { squares += map[position] * map[position] }
-                    let inverse = 1 / Swift.max(squares.squareRoot(), 1e-12)
-                    for position in 0..<positions { map[position] *= inverse }
-                }
-            }
-        }
-        return maps
+        return GradMode.withoutGrad { attentionMap(features.detached, mode: attention.mode, p: attention.p).scalars }
     }
 
     /// `pre > 0` per element of each image, 8 to a byte, most significant bit first (numpy's

@@ -37,28 +37,14 @@ enum CacheBench {
         for group in try reader.groups() {
             let info = try file.info(group.path)
             let randomBatches = group.rowLength > 4096 ? Array(batches.prefix(batches.count / 10)) : batches
-            let sampled = try medianSeconds(repeats: 1, warmUps: 0) {
-                for indices in randomBatches {
-                    switch group.type {
-                    case .float16: _ = try reader.rows(group.path, as: Float16.self, view: 0, indices: indices)
-                    case .uint8: _ = try reader.rows(group.path, as: UInt8.self, view: 0, indices: indices)
-                    case .int32: _ = try reader.rows(group.path, as: Int32.self, view: 0, indices: indices)
-                    default: _ = try reader.rows(group.path, as: Float.self, view: 0, indices: indices)
-                    }
+            let (sampled, blockSeconds) = try {
+                switch group.type {
+                case .float16: try timeReads(Float16.self, reader, group.path, randomBatches, blockBatches)
+                case .uint8: try timeReads(UInt8.self, reader, group.path, randomBatches, blockBatches)
+                case .int32: try timeReads(Int32.self, reader, group.path, randomBatches, blockBatches)
+                default: try timeReads(Float.self, reader, group.path, randomBatches, blockBatches)
                 }
-            }
-            let blockSeconds = try medianSeconds(repeats: 3, warmUps: 1) {
-                for blocks in blockBatches {
-                    for rows in blocks {
-                        switch group.type {
-                        case .float16: _ = try reader.block(group.path, as: Float16.self, view: 0, rows: rows)
-                        case .uint8: _ = try reader.block(group.path, as: UInt8.self, view: 0, rows: rows)
-                        case .int32: _ = try reader.block(group.path, as: Int32.self, view: 0, rows: rows)
-                        default: _ = try reader.block(group.path, as: Float.self, view: 0, rows: rows)
-                        }
-                    }
-                }
-            }
+            }()
             let seconds = sampled * Double(batches.count) / Double(randomBatches.count)
             let teacherSeconds = group.path.hasPrefix("input_grad") ? teacher.withGradient : teacher.forward
             let rowsStored = info.shape[0] * info.shape[1]
@@ -68,6 +54,21 @@ enum CacheBench {
         }
         let bytes = (try FileManager.default.attributesOfItem(atPath: config.cachePath)[.size] as? NSNumber)?.intValue ?? 0
         print("\nWhole file: \(formatBytes(bytes)), \(bytes / reader.count) bytes per image.")
+    }
+
+    /// Seconds to read an epoch of `group` in its stored type: one read per image of `rowBatches`
+    /// (once), and one read per block of `blockBatches` (median of 3).
+    static func timeReads<T: HDF5Element>(_: T.Type, _ reader: CacheReader, _ group: String, _ rowBatches: [[Int]],
+                                          _ blockBatches: [[Range<Int>]]) throws -> (rows: Double, blocks: Double) {
+        let rows = try medianSeconds(repeats: 1, warmUps: 0) {
+            for indices in rowBatches { _ = try reader.rows(group, as: T.self, view: 0, indices: indices) }
+        }
+        let blocks = try medianSeconds(repeats: 3, warmUps: 1) {
+            for batch in blockBatches {
+                for rows in batch { _ = try reader.block(group, as: T.self, view: 0, rows: rows) }
+            }
+        }
+        return (rows, blocks)
     }
 
     /// The teacher's time for the epoch: forward only, and forward plus input gradients.
