@@ -1,7 +1,7 @@
 // The derivative table: for every primitive op, the gradients of its inputs given the gradient
 // `g` of its output, written with tensor ops only. Recording these ops (createGraph) therefore
-// gives exact second derivatives. The one fused kernel, batch norm's backward, is used only when
-// nothing records it; a recorded backward uses the composite formula instead.
+// gives exact second derivatives. The fused backward kernels (batch norm, margin squares) are used
+// only when nothing records them; a recorded backward uses the composite formula instead.
 
 /// A primitive op as recorded in the graph, with what its derivative needs.
 enum Op {
@@ -24,6 +24,7 @@ enum Op {
     case averagePool(PoolGeometry)
     case averagePoolAdjoint(PoolGeometry)
     case batchNorm(eps: Double)
+    case marginSquares(Double)
 }
 
 enum Derivatives {
@@ -118,6 +119,8 @@ enum Derivatives {
             return [g.averagePooled(geometry)]
         case .batchNorm(let eps):
             return batchNormVJP(inputs, saved: node.saved, g: g, eps: eps)
+        case .marginSquares(let margin):
+            return [Tensor.marginSquaresGradient(a, mask: inputs[1], margin: margin, upstream: g), nil]
         }
     }
 

@@ -13,6 +13,36 @@ struct ChannelLayout {
     var perChannel: Int { n * inner }
 }
 
+/// `sum_i (x_i - m)^2` over `count` contiguous values, in eight independent partial sums.
+private func sumSquaredDeviations<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ count: Int, from m: T) -> T {
+    var acc = (T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0))
+    var i = 0
+    while i + 8 <= count {
+        let d = (x[i] - m, x[i + 1] - m, x[i + 2] - m, x[i + 3] - m, x[i + 4] - m, x[i + 5] - m, x[i + 6] - m, x[i + 7] - m)
+        acc.0 += d.0 * d.0; acc.1 += d.1 * d.1; acc.2 += d.2 * d.2; acc.3 += d.3 * d.3
+        acc.4 += d.4 * d.4; acc.5 += d.5 * d.5; acc.6 += d.6 * d.6; acc.7 += d.7 * d.7
+        i += 8
+    }
+    var tail = T(0)
+    while i < count { let d = x[i] - m; tail += d * d; i += 1 }
+    return ((acc.0 + acc.1) + (acc.2 + acc.3)) + ((acc.4 + acc.5) + (acc.6 + acc.7)) + tail
+}
+
+/// `sum_i g_i (x_i - m)` over `count` contiguous values, in eight independent partial sums.
+private func sumProductsWithDeviations<T: TensorScalar>(_ g: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>, _ count: Int,
+                                                          from m: T) -> T {
+    var acc = (T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0))
+    var i = 0
+    while i + 8 <= count {
+        acc.0 += g[i] * (x[i] - m); acc.1 += g[i + 1] * (x[i + 1] - m); acc.2 += g[i + 2] * (x[i + 2] - m); acc.3 += g[i + 3] * (x[i + 3] - m)
+        acc.4 += g[i + 4] * (x[i + 4] - m); acc.5 += g[i + 5] * (x[i + 5] - m); acc.6 += g[i + 6] * (x[i + 6] - m); acc.7 += g[i + 7] * (x[i + 7] - m)
+        i += 8
+    }
+    var tail = T(0)
+    while i < count { tail += g[i] * (x[i] - m); i += 1 }
+    return ((acc.0 + acc.1) + (acc.2 + acc.3)) + ((acc.4 + acc.5) + (acc.6 + acc.7)) + tail
+}
+
 private func batchNormForwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ gamma: Tensor, _ beta: Tensor, _ out: Tensor,
                                                      _ mean: Tensor, _ invstd: Tensor, _ variance: Tensor, eps: Double) {
     let layout = ChannelLayout(x.shape)
@@ -26,10 +56,7 @@ private func batchNormForwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g
             for block in 0..<layout.n { total += sumStrided(px.base + (block * layout.c + channel) * layout.inner, layout.inner, 1) }
             let m = total / T(layout.perChannel)
             var squares = T(0)
-            for block in 0..<layout.n {
-                let row = px.base + (block * layout.c + channel) * layout.inner
-                for i in 0..<layout.inner { let d = row[i] - m; squares += d * d }
-            }
+            for block in 0..<layout.n { squares += sumSquaredDeviations(px.base + (block * layout.c + channel) * layout.inner, layout.inner, from: m) }
             let v = squares / T(layout.perChannel)
             let inv = 1 / (v + T(eps)).squareRoot()
             let (scale, shift) = (pg.base[channel] * inv, pb.base[channel] - pg.base[channel] * inv * m)
@@ -56,11 +83,8 @@ private func batchNormBackwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ 
             var sumG = T(0), sumGX = T(0)
             for block in 0..<layout.n {
                 let offset = (block * layout.c + channel) * layout.inner
-                for i in 0..<layout.inner {
-                    let grad = pgrad.base[offset + i]
-                    sumG += grad
-                    sumGX += grad * (px.base[offset + i] - m) * inv
-                }
+                sumG += sumStrided(pgrad.base + offset, layout.inner, 1)
+                sumGX += sumProductsWithDeviations(pgrad.base + offset, px.base + offset, layout.inner, from: m) * inv
             }
             let count = T(layout.perChannel)
             let scale = pgamma.base[channel] * inv

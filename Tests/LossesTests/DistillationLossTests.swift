@@ -80,6 +80,7 @@ import Testing
         #expect(gradGradCheck([inputs([4, 3, 5, 5])], at).passed)
         let ab = { (v: [Tensor]) in activationBoundaryLoss(connected: v[0], teacherFiring: pre.greater(than: 0), margin: 1) }
         #expect(gradCheck([inputs([4, 6, 5, 5])], ab).passed)
+        #expect(gradGradCheck([inputs([4, 6, 5, 5])], ab).passed)
         let grads = { (v: [Tensor]) in inputGradientLoss(student: v[0], teacher: pre) }
         #expect(gradGradCheck([inputs([4, 6, 5, 5])], grads).passed)
     }

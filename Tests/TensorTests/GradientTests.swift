@@ -54,6 +54,16 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
         expectDerivatives([[9]], map: awayFromZero) { $0[0].clamped(min: -0.1, max: 0.1) + $0[0].clamped(min: 0.05) }
     }
 
+    @Test func marginSquaresBothWaysAndAgainstItsDefinition() {
+        // Values inside the margin (both sides penalised) and beyond it, none near the kinks at +-0.5.
+        let spread = { (v: Double) in v >= 0 ? 0.05 + v.truncatingRemainder(dividingBy: 0.4) : -0.7 + v }
+        let mask = randomInputs([[3, 4, 5]], seed: 9)[0].greater(than: 0)
+        expectDerivatives([[3, 4, 5]], map: spread) { Tensor.marginSquares($0[0], mask: mask, margin: 0.5) * $0[0] }
+        let s = randomInputs([[3, 4, 5]], seed: 2)[0]
+        let composite = mask * (0.5 - s).relu().pow(2) + (1 - mask) * (0.5 + s).relu().pow(2)
+        #expect(Tensor.marginSquares(s, mask: mask, margin: 0.5).doubles == composite.doubles)
+    }
+
     @Test func reductions() {
         expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [1]) }
         expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [0, 2], keepDims: true) * $0[0] }

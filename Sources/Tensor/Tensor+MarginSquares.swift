@@ -1,0 +1,53 @@
+// A fused elementwise penalty for activation-boundary transfer: the squared distance of each value
+// from the side of a margin that a 0/1 mask chooses. Written as one pass forward and one backward
+// (the composite form makes a dozen passes over maps of millions of values); a recorded backward
+// uses ordinary ops instead, so it can be differentiated again.
+import Parallel
+
+private func marginSquaresKernel<T: TensorScalar>(_: T.Type, _ s: Tensor, _ mask: Tensor, _ out: Tensor, margin: Double,
+                                                  upstream: Tensor?) {
+    let (ps, pm, po) = (SendablePointer(base: s.pointer(T.self)), SendablePointer(base: mask.pointer(T.self)),
+                        SendablePointer(base: out.pointer(T.self)))
+    let pg = upstream.map { SendablePointer(base: $0.pointer(T.self)) }
+    let mu = T(margin)
+    parallelRanges(s.count, workers: s.count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
+        for i in range {
+            let on = pm.base[i] > 0
+            let gap = on ? Swift.max(0, mu - ps.base[i]) : Swift.max(0, mu + ps.base[i])
+            if let pg {
+                po.base[i] = pg.base[i] * (on ? -2 * gap : 2 * gap)
+            } else {
+                po.base[i] = gap * gap
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// `mask * max(0, margin - s)^2 + (1 - mask) * max(0, margin + s)^2` elementwise, for a 0/1
+    /// `mask` of the same shape (a constant: no gradient flows to it).
+    public static func marginSquares(_ s: Tensor, mask: Tensor, margin: Double) -> Tensor {
+        precondition(s.shape == mask.shape && s.dtype == mask.dtype, "marginSquares: \(s.shape) values and \(mask.shape) mask")
+        let mask = mask.detached
+        let out = Tensor(uninitializedShape: s.shape, dtype: s.dtype)
+        switch s.dtype {
+        case .float32: marginSquaresKernel(Float.self, s, mask, out, margin: margin, upstream: nil)
+        case .float64: marginSquaresKernel(Double.self, s, mask, out, margin: margin, upstream: nil)
+        }
+        return out.recorded(.marginSquares(margin), [s, mask])
+    }
+
+    /// The gradient of `marginSquares` with respect to `s` times `upstream`: the fused kernel when
+    /// nothing records, else `2 (1 - mask) relu(margin + s) - 2 mask relu(margin - s)` in ops.
+    static func marginSquaresGradient(_ s: Tensor, mask: Tensor, margin: Double, upstream g: Tensor) -> Tensor {
+        guard !GradMode.isRecording else {
+            return g * (2 * (1 - mask) * (margin + s).relu() - 2 * mask * (margin - s).relu())
+        }
+        let out = Tensor(uninitializedShape: s.shape, dtype: s.dtype)
+        switch s.dtype {
+        case .float32: marginSquaresKernel(Float.self, s, mask, out, margin: margin, upstream: g)
+        case .float64: marginSquaresKernel(Double.self, s, mask, out, margin: margin, upstream: g)
+        }
+        return out
+    }
+}
