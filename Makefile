@@ -50,10 +50,12 @@ test: deps
 	swift test --skip-build
 
 bench: deps
-	swift build -c release --product kdbench
+	swift build -c release
 	.build/release/kdbench
 	@if python3 -c "import torch" 2>/dev/null; then python3 scripts/compare_engine.py; \
 	else echo "torch is not installed: skipping the side-by-side PyTorch comparison (see BENCHMARKS.md)"; fi
+	@if [ -f runs/$(NAME)/cache.h5 ]; then python3 scripts/bench_distill.py --pipeline $(PIPELINE); \
+	else echo "no runs/$(NAME)/cache.h5: run make precompute to time the students (scripts/bench_distill.py)"; fi
 
 clean:
 	rm -rf .build

@@ -47,7 +47,7 @@ let package = Package(
                 swiftSettings: releaseFlags),
 
         .executableTarget(name: "kd", dependencies: [
-            "Pipeline", "Datasets",
+            "Pipeline", "Datasets", "Parallel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "BLAS", "Tensor", "NN", "Losses", "Optimizers", "Parallel", "Checkpoints"],

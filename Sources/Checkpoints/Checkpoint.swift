@@ -21,16 +21,18 @@ public struct CheckpointError: Error, CustomStringConvertible {
 /// Saving and loading model state.
 public enum Checkpoint {
     /// Writes `model`'s state_dict and `attributes` (plus `arch` and `format`) to `path`,
-    /// atomically; `momentum` (one tensor per parameter, in order) goes to `optimizer/`.
+    /// atomically; tensors trained along with the model (connectors) go to `extra/`, `momentum`
+    /// (one tensor per parameter of the model, then per extra tensor) to `optimizer/`.
     public static func save(_ model: any Classifier, to path: String, attributes: [String: AttributeValue] = [:],
-                            momentum: [Tensor]? = nil) throws {
+                            extra: [(name: String, tensor: Tensor)] = [], momentum: [Tensor]? = nil) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try HDF5File.write(atomicallyTo: path) { file in
             for (name, tensor) in model.stateDict() {
                 try write(tensor, named: name, in: file)
             }
+            for (name, tensor) in extra { try write(tensor, named: "extra/" + name, in: file) }
             if let momentum {
-                let names = model.namedParameters().map(\.name)
+                let names = model.namedParameters().map(\.name) + extra.map { "extra/" + $0.name }
                 precondition(names.count == momentum.count, "\(momentum.count) momentum buffers for \(names.count) parameters")
                 for (name, tensor) in zip(names, momentum) { try write(tensor, named: "optimizer/momentum_buffer/" + name, in: file) }
             }
@@ -60,7 +62,7 @@ public enum Checkpoint {
         }
         let expected = model.stateDict()
         let stored = Set(try file.walk().compactMap { entry -> String? in
-            guard case .dataset = entry.kind, !entry.path.hasPrefix("/optimizer/") else { return nil }
+            guard case .dataset = entry.kind, !entry.path.hasPrefix("/optimizer/"), !entry.path.hasPrefix("/extra/") else { return nil }
             return String(entry.path.dropFirst())
         })
         if let missing = expected.first(where: { !stored.contains($0.name) }) {
@@ -81,11 +83,25 @@ public enum Checkpoint {
         return attributes
     }
 
-    /// The momentum buffers saved with a checkpoint, one per parameter of `model`, or nil.
-    public static func momentum(_ path: String, for model: any Classifier) throws -> [Tensor]? {
+    /// Loads the `extra/` tensors saved with a checkpoint into `extra`, each by name and shape.
+    public static func loadExtra(_ path: String, into extra: [(name: String, tensor: Tensor)]) throws {
+        let file = try HDF5File.open(path)
+        for (name, tensor) in extra {
+            guard try file.contains("extra/" + name) else { throw CheckpointError(file: path, message: "has no 'extra/\(name)'") }
+            let saved = try read("extra/" + name, from: file, dtype: tensor.dtype)
+            guard saved.shape == tensor.shape else {
+                throw CheckpointError(file: path, message: "'extra/\(name)' has shape \(saved.shape), expected \(tensor.shape)")
+            }
+            try tensor.assign(saved)
+        }
+    }
+
+    /// The momentum buffers saved with a checkpoint, one per parameter of `model` and then per
+    /// extra tensor, or nil.
+    public static func momentum(_ path: String, for model: any Classifier, extra: [(name: String, tensor: Tensor)] = []) throws -> [Tensor]? {
         let file = try HDF5File.open(path)
         guard try file.contains("optimizer/momentum_buffer") else { return nil }
-        return try model.namedParameters().map { name, tensor in
+        return try (model.namedParameters() + extra.map { ("extra/" + $0.name, $0.tensor) }).map { name, tensor in
             try read("optimizer/momentum_buffer/" + name, from: file, dtype: tensor.dtype)
         }
     }

@@ -11,7 +11,8 @@ final class DistillContext {
     /// "pipeline <name>", for messages about its configuration.
     let pipelineName: String
     let reader: CacheReader
-    let targets: StudentTargets
+    /// The teacher's targets: the cache's, or the teacher's own computed live (`onlineTeacher`).
+    private(set) var targets: any TeacherTargets
     /// The cache's images and labels.
     let train: ImageSet
     let test: ImageSet
@@ -25,17 +26,17 @@ final class DistillContext {
     let labelled: [Int]
     let isLabelled: [Bool]
     let teacherPredictions: [Int]
-    let teacherAccuracy: Double
-    let teacherArch: String
+    /// The teacher's row of the report (its accuracy measured here, its training from its metrics.jsonl).
+    let teacherResult: StudentResult
 
-    init(_ config: PipelineConfig) throws {
+    init(_ config: PipelineConfig, onlineTeacher: Bool = false) throws {
         pipelineName = "pipeline \(config.name)"
         let path = config.cachePath
         guard FileManager.default.fileExists(atPath: path) else {
             throw ConfigError(file: path, message: "no cache: run kd precompute --config for pipeline \(config.name) (make precompute)")
         }
         reader = try CacheReader(path: path)
-        targets = StudentTargets(reader: reader)
+        targets = CachedTargets(reader: reader)
         let file = reader.file
         let checkpoint = PrecomputeStage.teacherCheckpoint(config)
         let sha = try SHA256.file(checkpoint)
@@ -49,7 +50,7 @@ final class DistillContext {
         guard try file.attribute("cache_config").stringValue == config.cacheSettings.canonical else {
             throw ConfigError(file: path, message: "was made with other cache settings than pipeline \(config.name)'s: run kd precompute (--force to replace it)")
         }
-        for student in config.students ?? [] {
+        for student in config.students ?? [] where !onlineTeacher {
             var needed = student.terms.flatMap { term -> [String] in
                 switch term.loss {
                 case "kd": ["logits"]
@@ -90,8 +91,13 @@ final class DistillContext {
         let teacher = try LoadedTeacher(path: checkpoint, source: trainSource)
         let evaluation = evaluate(teacher.model, on: test, normalization: teacher.normalization)
         teacherPredictions = evaluation.predictions
-        teacherAccuracy = evaluation.accuracy
-        teacherArch = teacher.model.arch
+        teacherResult = Report.teacherResult(config, model: teacher.model, accuracy: evaluation.accuracy, images: trainSource.count)
+        if onlineTeacher {
+            let runner = try TeacherRunner(model: teacher.model, settings: settings, file: pipelineName)
+            targets = LiveTargets(runner: runner, labels: train.labels, halfFeatures: settings.featuresDtype == "float16") { [unowned self] indices, view in
+                self.train.batch(indices, normalization: teacher.normalization, views: indices.map { self.viewTable[view][$0] }, padding: self.padding)
+            }
+        }
     }
 
     /// A class-balanced subset with seed 0: `wanted` images (a count above 1, else a fraction), all when nil.

@@ -2,6 +2,7 @@
 // seeds (mean and sample standard deviation), compared with the `none` baseline, written as
 // report.md and report.json under the run folder and printed.
 import Foundation
+import NN
 
 /// One student aggregated over its seeds.
 public struct StudentResult: Codable, Sendable {
@@ -68,10 +69,21 @@ enum Report {
         return (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(values.count - 1)).squareRoot()
     }
 
-    /// The markdown table.
-    static func table(_ results: [StudentResult], teacherAccuracy: Double, teacherArch: String) -> String {
-        var lines = [String(format: "Teacher %@: %.2f%% test accuracy.", teacherArch, 100 * teacherAccuracy), "",
-                     "| student | method | arch | params | MFLOP/img | labels | seeds | last acc % (mean ± std) | best acc % | gain vs none | beyond spread | agreement % | train time | img/s |",
+    /// The teacher as a row of the table: `accuracy` as measured now, best accuracy, training
+    /// time and rate from its metrics.jsonl.
+    static func teacherResult(_ config: PipelineConfig, model: any Classifier, accuracy: Double, images: Int) -> StudentResult {
+        let records = (try? MetricsLog(path: config.teacherDirectory + "/metrics.jsonl").records()) ?? []
+        let seconds = records.reduce(0) { $0 + $1.seconds }
+        return StudentResult(student: "teacher", method: "-", arch: model.arch, parameters: model.parameterCount,
+                             flopsPerImage: 2 * model.macsPerImage, labelledImages: images, seeds: [config.teacher.seed],
+                             lastAccuracyMean: accuracy, lastAccuracyStd: 0, bestAccuracyMean: records.map(\.testAccuracy).max() ?? accuracy,
+                             agreementMean: 1, trainSeconds: seconds,
+                             imagesPerSecond: seconds > 0 ? Double(records.count * images) / seconds : 0, gainOverNone: nil, gainExceedsSpread: nil)
+    }
+
+    /// The markdown table: the teacher's row first, then the students'.
+    static func table(_ results: [StudentResult]) -> String {
+        var lines = ["| run | method | arch | params | MFLOP/img | labels | seeds | last acc % (mean ± std) | best acc % | gain vs none | beyond spread | agreement % | train time | img/s |",
                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
         for r in results {
             let gain = r.gainOverNone.map { String(format: "%+.2f", $0) } ?? "-"
@@ -85,16 +97,20 @@ enum Report {
     }
 
     /// `report.md` and `report.json` under the run folder.
-    static func write(_ results: [StudentResult], teacherAccuracy: Double, config: PipelineConfig) throws {
+    static func write(_ results: [StudentResult], teacher: StudentResult, config: PipelineConfig) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        struct Document: Codable { var pipeline: String; var teacherAccuracy: Double; var students: [StudentResult]
-            enum CodingKeys: String, CodingKey { case pipeline, students, teacherAccuracy = "teacher_accuracy" } }
-        try encoder.encode(Document(pipeline: config.name, teacherAccuracy: teacherAccuracy, students: results))
+        struct Document: Codable { var pipeline: String; var teacher: StudentResult; var students: [StudentResult] }
+        try encoder.encode(Document(pipeline: config.name, teacher: teacher, students: results))
             .write(to: URL(fileURLWithPath: config.runDirectory + "/report.json"), options: .atomic)
-        let text = "# \(config.name): distillation results\n\n" + table(results, teacherAccuracy: teacherAccuracy, teacherArch: config.teacher.arch)
+        let text = "# \(config.name): distillation results\n\n" + table([teacher] + results)
             + "\n\nLast = test accuracy after the final epoch (the primary number); best = the best epoch's (optimistic). "
-            + "Gain = last-accuracy mean minus the `none` student's, in points; beyond spread = larger than both students' standard deviations over seeds.\n"
+            + "Gain = last-accuracy mean minus the `none` student's, in points; beyond spread = larger than both students' standard deviations over seeds. "
+            + "Agreement = test images where the student's class is the teacher's. Train time and img/s: all seeds, training only (evaluation excluded); "
+            + "a student's init stage counts in its time but not in its img/s.\n\n![test accuracy per epoch](accuracy.svg)\n"
         try text.write(toFile: config.runDirectory + "/report.md", atomically: true, encoding: .utf8)
+        let chart = AccuracyChart.svg(AccuracyChart.series(config), teacherAccuracy: teacher.lastAccuracyMean,
+                                      title: "\(config.name): test accuracy per epoch (mean over seeds)")
+        try chart.write(toFile: config.runDirectory + "/accuracy.svg", atomically: true, encoding: .utf8)
     }
 }

@@ -24,6 +24,7 @@ public struct StudentRun: Codable, Sendable {
     public var lastAccuracy: Double
     /// Share of test images where the student's class is the teacher's.
     public var agreement: Double
+    /// Training seconds of both stages (evaluation excluded); `imagesPerSecond` is the main stage's.
     public var trainSeconds: Double
     public var imagesPerSecond: Double
 
@@ -34,47 +35,70 @@ public struct StudentRun: Codable, Sendable {
     }
 }
 
+/// What `kd distill` runs and how.
+public struct DistillOptions: Sendable {
+    /// Only this student / only this seed.
+    public var student: String?
+    public var seed: UInt64?
+    /// Compute the teacher's targets live instead of reading the cache; runs go to `runs/<name>/online/`.
+    public var onlineTeacher = false
+
+    public init() {}
+}
+
 public enum StudentStage {
-    /// Trains the students (all, or the one called `only`) and writes the report.
+    /// Trains the students (all, or the one asked for) and writes the report.
     @discardableResult
-    public static func run(_ config: PipelineConfig, configText: String, only: String? = nil) throws -> [StudentRun] {
-        let students = (config.students ?? []).filter { only == nil || $0.name == only }
+    public static func run(_ config: PipelineConfig, configText: String, options: DistillOptions) throws -> [StudentRun] {
+        let students = (config.students ?? []).filter { options.student == nil || $0.name == options.student }
         guard !students.isEmpty else {
-            throw ConfigError(file: "pipeline \(config.name)", message: only.map { "no student called '\($0)'" } ?? "no students: add a students: section")
+            throw ConfigError(file: "pipeline \(config.name)", message: options.student.map { "no student called '\($0)'" } ?? "no students: add a students: section")
         }
-        let context = try DistillContext(config)
+        let tasks = students.flatMap { student in
+            student.seeds.filter { options.seed == nil || $0 == options.seed }.map { (student: student, seed: $0) }
+        }
+        let context = try DistillContext(config, onlineTeacher: options.onlineTeacher)
         var runs: [StudentRun] = []
-        for student in students {
-            for seed in student.seeds {
-                do {
-                    runs.append(try train(student, seed: seed, context: context, config: config, configText: configText))
-                } catch let error as TrainingError {
-                    // A diverging student stops alone; the others go on.
-                    FileHandle.standardError.write(Data("distill: \(student.name) seed \(seed) stopped: \(error)\n".utf8))
-                }
+        for (student, seed) in tasks {
+            do {
+                runs.append(try train(student, seed: seed, context: context, config: config, configText: configText,
+                                      online: options.onlineTeacher))
+            } catch let error as TrainingError {
+                // A diverging student stops alone; the others go on.
+                FileHandle.standardError.write(Data("distill: \(student.name) seed \(seed) stopped: \(error)\n".utf8))
             }
         }
+        if options.onlineTeacher {
+            for run in runs {
+                print(String(format: "%@ seed %llu with the online teacher: last %.2f%%, best %.2f%%, %@ training, %.0f img/s", run.student,
+                             run.seed, 100 * run.lastAccuracy, 100 * run.bestAccuracy, formatDuration(run.trainSeconds), run.imagesPerSecond))
+            }
+            return runs
+        }
         let all = try Report.collect(config)
-        try Report.write(all, teacherAccuracy: context.teacherAccuracy, config: config)
-        print(Report.table(all, teacherAccuracy: context.teacherAccuracy, teacherArch: context.teacherArch))
+        try Report.write(all, teacher: context.teacherResult, config: config)
+        print(Report.table([context.teacherResult] + all))
         return runs
     }
 
-    static func directory(_ config: PipelineConfig, _ student: StudentConfig, seed: UInt64) -> String {
-        config.runDirectory + "/students/\(student.name)/seed\(seed)"
+    /// Where one student's seed writes its checkpoints and metrics.
+    static func directory(_ config: PipelineConfig, _ student: StudentConfig, seed: UInt64, online: Bool = false) -> String {
+        config.runDirectory + (online ? "/online/" : "/students/") + "\(student.name)/seed\(seed)"
     }
 
     /// Trains one student with one seed: the initialisation stage if any, then the main stage.
     static func train(_ student: StudentConfig, seed: UInt64, context: DistillContext, config: PipelineConfig,
-                      configText: String) throws -> StudentRun {
-        let folder = directory(config, student, seed: seed)
+                      configText: String, online: Bool) throws -> StudentRun {
+        let folder = directory(config, student, seed: seed, online: online)
         let model = try Models.make(student.arch, classes: context.classes.count, inChannels: context.train.channels,
                                     imageSize: context.train.height, seed: seed)
         print("student \(student.name) (\(student.method), \(student.arch), \(model.parameterCount) parameters), seed \(seed), "
               + "\(context.labelled.count) labelled images")
         let attributes = TeacherStage.checkpointAttributes(config, classes: context.classes, configText: configText)
+        var initSeconds = 0.0
         if let stage = student.initStage {
-            try initialise(model, stage: stage, student: student, seed: seed, context: context, folder: folder + "/init", attributes: attributes)
+            initSeconds = try initialise(model, stage: stage, student: student, seed: seed, context: context, folder: folder + "/init",
+                                         attributes: attributes).trainSeconds
         }
         let trainer = context.trainer(model, config: student.training(seed: seed), folder: folder, stage: student.name,
                                       attributes: attributes, indices: student.method == "none" ? context.labelled : nil)
@@ -87,7 +111,7 @@ public enum StudentStage {
                              parameters: model.parameterCount, flopsPerImage: 2 * model.macsPerImage,
                              labelledImages: context.labelled.count, bestAccuracy: summary.bestAccuracy, bestEpoch: summary.bestEpoch,
                              lastAccuracy: summary.lastAccuracy, agreement: Double(agreement) / Double(context.test.count),
-                             trainSeconds: summary.trainSeconds, imagesPerSecond: summary.imagesPerSecond)
+                             trainSeconds: initSeconds + summary.trainSeconds, imagesPerSecond: summary.imagesPerSecond)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(run).write(to: URL(fileURLWithPath: folder + "/summary.json"), options: .atomic)
@@ -129,7 +153,7 @@ public enum StudentStage {
 
     /// FitNet's hint stage or the activation-boundary initialisation, through connectors.
     static func initialise(_ model: any Classifier, stage: InitStage, student: StudentConfig, seed: UInt64, context: DistillContext,
-                           folder: String, attributes: [String: AttributeValue]) throws {
+                           folder: String, attributes: [String: AttributeValue]) throws -> TrainingSummary {
         var generator = SeededGenerator(seed: seed &+ 101)
         let probe = GradMode.withoutGrad { model.forward(Tensor.zeros([2, context.train.channels, context.train.height, context.train.width]), upto: nil) }
         var connectors: [Sequential] = []
@@ -176,13 +200,13 @@ public enum StudentStage {
         }
         let deepest = (points.map(\.student).max() ?? 0) + 1
         let margin = stage.margin ?? 1
-        _ = try trainer.run { input, indices, epoch in
+        return try trainer.run { input, indices, epoch in
             let view = (epoch - 1) % context.views
             let output = model.forward(input, upto: stage.kind == "hint" ? deepest : nil)
             var total = Tensor(0)
             for (k, point) in points.enumerated() {
                 if stage.kind == "hint" {
-                    let hint = try context.targets.rows("features/" + point.teacher, view: view, indices: indices, half: true)
+                    let hint = try context.targets.rows("features/" + point.teacher, view: view, indices: indices)
                     total = total + hintLoss(prediction: connectors[k](output.features[point.student]), hint: hint)
                 } else {
                     let firing = try context.targets.firing(point.teacher, view: view, indices: indices, shape: point.shape)

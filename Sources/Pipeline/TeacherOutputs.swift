@@ -11,10 +11,14 @@ struct TeacherOutputs {
     var topValues: [Float] = []
     var topIndices: [Int32] = []
     var features: [[Float]] = []
+    /// `[n, C, H, W]` of each of `features`.
+    var featureShapes: [[Int]] = []
     var attention: [[Float]] = []
     var boundary: [[UInt8]] = []
     var inputGrad: [Float16] = []
     var inputGradScale: [Float] = []
+    /// `[n, C, H, W]` of the input (and of `inputGrad`).
+    var inputShape: [Int] = []
 }
 
 /// Runs the teacher for the cache: which stages and pre-activations, resolved and checked once.
@@ -47,6 +51,7 @@ struct TeacherRunner {
     func run(_ input: Tensor, labels: [Int]) -> TeacherOutputs {
         let n = input.shape[0]
         var result = TeacherOutputs()
+        result.inputShape = input.shape
         let output: ModelOutput
         if settings.inputGrad {
             input.requiresGrad = true
@@ -76,6 +81,7 @@ struct TeacherRunner {
             result.logits = logits
         }
         result.features = featureStages.map { output.features[$0].scalars }
+        result.featureShapes = featureStages.map { output.features[$0].shape }
         result.attention = attentionStages.map { attentionMaps(output.features[$0]) }
         result.boundary = boundaryPoints.map { packSigns(output.preActivations[$0]) }
         return result

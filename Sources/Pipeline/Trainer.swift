@@ -1,6 +1,7 @@
 // The training loop shared by the teacher and the students: epochs of shuffled mini-batches,
-// evaluation on the test set after each, metrics.jsonl, `last.h5` every epoch and `best.h5` on
-// improvement, and exact resumption from `last.h5` (same shuffles, same rates, same momentum).
+// evaluation on the test set after each, metrics.jsonl and a TensorBoard event file, `last.h5`
+// every epoch and `best.h5` on improvement, and exact resumption from `last.h5` (same shuffles,
+// same rates, same momentum).
 import Checkpoints
 import Foundation
 import HDF5
@@ -44,7 +45,7 @@ public final class Trainer {
     public var batchPlan: ((_ epoch: Int) -> [[Int]])?
     /// The inputs of a batch; by default the training images under random views of `config.augment`.
     public var inputs: ((_ indices: [Int], _ epoch: Int) -> Tensor)?
-    /// Trained along with the model (regressors, connectors); not saved in its checkpoints.
+    /// Trained along with the model (regressors, connectors); saved under `extra/` in `last.h5`.
     public var extraParameters: [(name: String, tensor: Tensor)] = []
 
     public init(model: any Classifier, trainSet: ImageSet, testSet: ImageSet, normalization: Normalization,
@@ -92,7 +93,8 @@ public final class Trainer {
             guard saved["training_config"]?.stringValue == configText else {
                 throw TrainingError(message: "\(lastPath) was trained with another configuration:\n  saved:   \(saved["training_config"]?.stringValue ?? "none")\n  current: \(configText)\nremove \(directory) or pass --restart")
             }
-            if extraParameters.isEmpty, let momentum = try Checkpoint.momentum(lastPath, for: model) { optimizer.setVelocities(momentum) }
+            try Checkpoint.loadExtra(lastPath, into: extraParameters)
+            if let momentum = try Checkpoint.momentum(lastPath, for: model, extra: extraParameters) { optimizer.setVelocities(momentum) }
             let epoch = Int(saved["epoch"]?.intValue ?? 0)
             startEpoch = epoch + 1
             summary.bestAccuracy = saved["best_test_accuracy"]?.doubleValue ?? -1
@@ -152,6 +154,7 @@ public final class Trainer {
                                            trainAccuracy: Double(correct) / Double(seen), testLoss: evaluation.loss,
                                            testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClassAccuracy,
                                            learningRate: optimizer.learningRate, seconds: seconds, imagesPerSecond: Double(seen) / seconds))
+            try TensorBoardLog.write(try metrics.records(), to: directory)
             var state = attributes
             state["epoch"] = .int(Int64(epoch))
             state["test_accuracy"] = .double(evaluation.accuracy)
@@ -160,8 +163,7 @@ public final class Trainer {
             state["train_seconds"] = .double(summary.trainSeconds)
             state["training_config"] = .string(configText)
             if summary.bestEpoch == epoch { try Checkpoint.save(model, to: bestPath, attributes: state) }
-            try Checkpoint.save(model, to: lastPath, attributes: state,
-                                momentum: extraParameters.isEmpty ? optimizer.velocities : nil)
+            try Checkpoint.save(model, to: lastPath, attributes: state, extra: extraParameters, momentum: optimizer.velocities)
         }
         let records = try metrics.records()
         summary.imagesPerSecond = Double(records.count * plan(1).reduce(0) { $0 + $1.count }) / Swift.max(summary.trainSeconds, 1e-9)

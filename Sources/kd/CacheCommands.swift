@@ -1,6 +1,7 @@
 // `kd precompute` and `kd verify-cache`.
 import ArgumentParser
 import Foundation
+import Parallel
 import Pipeline
 
 struct PrecomputeCommand: ParsableCommand {
@@ -40,9 +41,17 @@ struct DistillCommand: ParsableCommand {
         commandName: "distill", abstract: "Train the pipeline's students from the cache and print the result table.")
     @OptionGroup var config: ConfigOption
     @Option(help: "Train only this student.") var student: String?
+    @Option(help: "Train only this seed.") var seed: UInt64?
+    @Option(help: "Compute threads per student (the machine's cores by default); the same seed and count give the same weights.")
+    var threads: Int?
+    @Flag(help: "Compute the teacher's targets live instead of reading the cache (runs go to runs/<name>/online/).")
+    var onlineTeacher = false
 
     func run() throws {
         let (pipeline, text) = try PipelineConfig.load(config.config)
-        try StudentStage.run(pipeline, configText: text, only: student)
+        if let threads { ComputeThreads.count = max(1, threads) }
+        var options = DistillOptions()
+        (options.student, options.seed, options.onlineTeacher) = (student, seed, onlineTeacher)
+        try StudentStage.run(pipeline, configText: text, options: options)
     }
 }

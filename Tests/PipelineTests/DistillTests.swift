@@ -92,6 +92,89 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         #expect(result.output.contains("| calm | none |"))
     }
 
+    @Test func cacheAndOnlineTeacherTrainTheSameWeights() throws {
+        // Two epochs, so both cached views are read; between them the students use every group.
+        let sgd = "optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5}"
+        let students = everyMethod.components(separatedBy: "\nstudents:")[0] + """
+
+            students:
+              - {name: every-term, method: fitnet, arch: mnist_student, epochs: 2, batch_size: 32, seeds: [0], labels: 100, \(sgd),
+                 init_stage: {kind: hint, epochs: 1, pairs: [[conv2, conv2]]},
+                 terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}, {loss: at, weight: 50, pairs: [[conv1, conv1], [pool, pool]]},
+                         {loss: at_grad, weight: 1}]}
+              - {name: ab, method: ab, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100, \(sgd),
+                 init_stage: {kind: ab, epochs: 2, margin: 1, pairs: [[conv1, conv1], [conv2, conv2], [fc1, fc1]]},
+                 terms: [{loss: ce, weight: 1}]}
+            """
+        let tiny = try TinyPipeline(trainCount: 160, testCount: 100, epochs: 1, arch: "mnist_teacher", extra: students)
+        #expect(try tiny.teacher().status == 0)
+        #expect(try tiny.precompute().status == 0)
+        let cached = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml")], currentDirectory: tiny.folder.path)
+        #expect(cached.status == 0, "\(cached.error)")
+        let online = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml"), "--online-teacher"], currentDirectory: tiny.folder.path)
+        #expect(online.status == 0, "\(online.error)")
+        #expect(online.output.contains("every-term seed 0 with the online teacher"), "\(online.output)")
+        for student in ["every-term", "ab"] {
+            let a = try HDF5File.open(tiny.folder.file("runs/tiny/students/\(student)/seed0/last.h5"))
+            let b = try HDF5File.open(tiny.folder.file("runs/tiny/online/\(student)/seed0/last.h5"))
+            let initial = try Models.make("mnist_student", classes: 10, inChannels: 1, imageSize: 28, seed: 0)
+            for (name, start) in initial.stateDict() {
+                let (x, y) = (try a.dataset(name, as: Float.self).read(), try b.dataset(name, as: Float.self).read())
+                let scale = x.map { Swift.abs($0) }.max()!
+                let difference = zip(x, y).map { Swift.abs($0 - $1) }.max()!
+                let moved = zip(x, start.scalars).map { Swift.abs($0 - $1) }.max()!
+                // The live teacher sees other batches than precompute did, so its outputs differ in the
+                // last float bits (GEMM blocking) and training carries that drift along: the two must
+                // agree to within a hundredth of what training moved each tensor (a wrong row or view
+                // moves them apart by about as much as training does).
+                #expect(difference <= 1e-3 * scale && difference < moved / 100, "\(student) \(name): differs by \(difference), trained by \(moved)")
+            }
+        }
+    }
+
+    @Test func anInterruptedInitStageResumesToTheSameWeights() throws {
+        let students = """
+            cache: {batch_size: 64, boundary: [conv1, conv2, fc1]}
+            students:
+              - {name: ab, method: ab, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0],
+                 optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+                 init_stage: {kind: ab, epochs: 3, margin: 1, pairs: [[conv1, conv1], [conv2, conv2], [fc1, fc1]]},
+                 terms: [{loss: ce, weight: 1}]}
+            """
+        let tiny = try TinyPipeline(trainCount: 1000, testCount: 100, epochs: 1, extra: students)
+        #expect(try tiny.teacher().status == 0)
+        #expect(try tiny.precompute().status == 0)
+        let arguments = ["distill", "--config", tiny.folder.file("tiny.yaml")]
+        #expect(try run(tiny.kd, arguments, currentDirectory: tiny.folder.path).status == 0)
+        let (runFolder, referenceFolder) = (tiny.folder.file("runs/tiny/students/ab/seed0"), tiny.folder.file("reference"))
+        try FileManager.default.moveItem(atPath: runFolder, toPath: referenceFolder)
+
+        // Killed after the first of three initialisation epochs, then run again.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tiny.kd)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: tiny.folder.path)
+        (process.standardError, process.standardOutput) = (FileHandle.nullDevice, FileHandle.nullDevice)
+        try process.run()
+        // init/last.h5 appears (renamed into place) when the first epoch is saved.
+        while process.isRunning, !FileManager.default.fileExists(atPath: runFolder + "/init/last.h5") { usleep(2000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect((try MetricsLog(path: runFolder + "/init/metrics.jsonl").records().count) < 3, "the initialisation finished before the kill")
+        let resumed = try run(tiny.kd, arguments, currentDirectory: tiny.folder.path)
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.output.contains("ab ab: resuming after epoch"), "\(resumed.output)")
+
+        for (file, names) in [("init/last.h5", ["conv1.weight", "fc1.weight", "extra/connector0.0.weight", "extra/connector2.1.weight",
+                                                "optimizer/momentum_buffer/extra/connector1.0.weight"]),
+                              ("last.h5", ["conv1.weight", "conv2.weight", "fc2.bias"])] {
+            let a = try HDF5File.open(referenceFolder + "/" + file), b = try HDF5File.open(runFolder + "/" + file)
+            for name in names {
+                #expect(try a.dataset(name, as: Float.self).read() == b.dataset(name, as: Float.self).read(), "\(file) \(name)")
+            }
+        }
+    }
+
     @Test func aMissingGroupNamesTheMethodAndTheOption() throws {
         let tiny = try TinyPipeline(trainCount: 200, testCount: 100, epochs: 1, extra: "cache: {batch_size: 64}\n" + everyMethod.components(separatedBy: "\nstudents:").last.map { "students:" + $0 }!)
         // The pipeline is refused as a whole, before any work.

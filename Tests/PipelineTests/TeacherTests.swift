@@ -45,8 +45,13 @@ struct TinyPipeline {
         try text.write(toFile: folder.file("tiny.yaml"), atomically: true, encoding: .utf8)
     }
 
-    /// Fashion-MNIST packed once per test process under the temporary folder.
+    private static let packing = NSLock()
+
+    /// Fashion-MNIST packed once per test process under the temporary folder (suites run in
+    /// parallel, so the first caller packs while the others wait).
     static func fashionMNIST(_ split: String) throws -> String {
+        packing.lock()
+        defer { packing.unlock() }
         let output = NSTemporaryDirectory() + "kd-fashion-mnist-\(getpid())"
         if !FileManager.default.fileExists(atPath: output + "/test.h5") {
             try DataStage.fashionMNIST(output: output)

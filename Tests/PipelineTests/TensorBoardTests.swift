@@ -1,0 +1,49 @@
+// The TensorBoard event file: CRC-32C and the protocol buffer bytes against values worked out by
+// hand, and the file read back by TensorBoard's own event reader when it is installed.
+import Foundation
+@testable import Pipeline
+import Testing
+import TestSupport
+
+let tensorBoardAvailable: Bool = {
+    guard let python = which("python3") else { return false }
+    return (try? run(python, ["-c", "from tensorboard.backend.event_processing import event_accumulator"]).status) == 0
+}()
+
+@Suite struct TensorBoardTests {
+    @Test func crc32cKnownAnswers() {
+        // The check value of CRC-32C, and RFC 3720's 32 zero bytes.
+        #expect(TensorBoardLog.crc32c(Data("123456789".utf8)) == 0xE306_9283)
+        #expect(TensorBoardLog.crc32c(Data(repeating: 0, count: 32)) == 0x8A91_36AA)
+    }
+
+    @Test func eventBytesWorkedOutByHand() {
+        let bytes = [UInt8](TensorBoardLog.event(wallTime: 2, step: 300, scalars: [("a", 1)]))
+        // wall_time: tag 0x09, 2.0 as little-endian double; step: tag 0x10, varint 300 = ac 02;
+        // summary: tag 0x2a, 10 bytes: value (0x0a, 8 bytes): tag (0x0a, 1, "a"), simple_value (0x15, 1.0f).
+        #expect(bytes == [0x09, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x10, 0xac, 0x02, 0x2a, 10, 0x0a, 8, 0x0a, 1, 0x61, 0x15, 0, 0, 0x80, 0x3f])
+        let framed = [UInt8](TensorBoardLog.record(Data(bytes)))
+        #expect(framed.count == 8 + 4 + bytes.count + 4 && framed.prefix(8) == [24, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    @Test(.enabled(if: tensorBoardAvailable, "needs python3 with tensorboard (pip install tensorboard)"))
+    func tensorBoardReadsTheFile() throws {
+        let folder = TemporaryFolder("kd-tensorboard")
+        let records = (1...3).map { epoch in
+            EpochRecord(epoch: epoch, stage: "kd", trainLoss: 1 / Double(epoch), trainAccuracy: 0.5, testLoss: 0.4, testAccuracy: 0.8 + Double(epoch) / 100,
+                        perClassAccuracy: [], learningRate: 0.05, seconds: 2, imagesPerSecond: 1000)
+        }
+        try TensorBoardLog.write(records, to: folder.path)
+        let script = """
+            import sys
+            from tensorboard.backend.event_processing import event_accumulator
+            ea = event_accumulator.EventAccumulator(sys.argv[1]); ea.Reload()
+            print(sorted(ea.Tags()['scalars']))
+            print([(e.step, round(e.value, 4)) for e in ea.Scalars('test/accuracy')])
+            """
+        let result = try run(which("python3")!, ["-c", script, folder.path])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("['images_per_second', 'learning_rate', 'test/accuracy', 'test/loss', 'train/accuracy', 'train/loss']"), "\(result.output)")
+        #expect(result.output.contains("[(1, 0.81), (2, 0.82), (3, 0.83)]"), "\(result.output)")
+    }
+}
