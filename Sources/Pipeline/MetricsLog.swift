@@ -13,9 +13,13 @@ public struct EpochRecord: Codable, Sendable {
     public var learningRate: Double
     public var seconds: Double
     public var imagesPerSecond: Double
+    /// Share of test images where the model's class is the teacher's (students only).
+    public var agreement: Double?
+    /// Further metrics of a stage, such as AB's `activation_similarity/<layer>` (share of agreeing firings).
+    public var extra: [String: Double]?
 
     enum CodingKeys: String, CodingKey {
-        case epoch, stage, seconds
+        case epoch, stage, seconds, agreement, extra
         case trainLoss = "train_loss", trainAccuracy = "train_accuracy", testLoss = "test_loss", testAccuracy = "test_accuracy"
         case perClassAccuracy = "per_class_accuracy", learningRate = "learning_rate", imagesPerSecond = "images_per_second"
     }

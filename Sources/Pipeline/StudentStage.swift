@@ -102,15 +102,14 @@ public enum StudentStage {
         }
         let trainer = context.trainer(model, config: student.training(seed: seed), folder: folder, stage: student.name,
                                       attributes: attributes, indices: student.method == "none" ? context.labelled : nil)
+        trainer.teacherPredictions = context.teacherPredictions
         let summary = try trainer.run { input, indices, epoch in
             try mainLoss(model, student: student, input: input, indices: indices, epoch: epoch, context: context)
         }
-        let agreement = zip(evaluate(model, on: context.test, normalization: context.normalization).predictions, context.teacherPredictions)
-            .filter { $0 == $1 }.count
         let run = StudentRun(student: student.name, method: student.method, arch: student.arch, seed: seed,
                              parameters: model.parameterCount, flopsPerImage: 2 * model.macsPerImage,
                              labelledImages: context.labelled.count, bestAccuracy: summary.bestAccuracy, bestEpoch: summary.bestEpoch,
-                             lastAccuracy: summary.lastAccuracy, agreement: Double(agreement) / Double(context.test.count),
+                             lastAccuracy: summary.lastAccuracy, agreement: summary.lastAgreement ?? 0,
                              trainSeconds: initSeconds + summary.trainSeconds, imagesPerSecond: summary.imagesPerSecond)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -200,6 +199,15 @@ public enum StudentStage {
         }
         let deepest = (points.map(\.student).max() ?? 0) + 1
         let margin = stage.margin ?? 1
+        // AB: per layer, teacher-agreeing firings and elements seen this epoch.
+        var agreements = [(agree: Int, total: Int)](repeating: (0, 0), count: points.count)
+        if stage.kind == "ab" {
+            trainer.epochMetrics = {
+                defer { agreements = agreements.map { _ in (0, 0) } }
+                let names = stage.pairs.map { "activation_similarity/" + $0[0] }
+                return Dictionary(uniqueKeysWithValues: zip(names, agreements.map { Double($0.agree) / Double(Swift.max(1, $0.total)) }))
+            }
+        }
         return try trainer.run { input, indices, epoch in
             let view = (epoch - 1) % context.views
             let output = model.forward(input, upto: stage.kind == "hint" ? deepest : nil)
@@ -211,8 +219,10 @@ public enum StudentStage {
                 } else {
                     let firing = try context.targets.firing(point.teacher, view: view, indices: indices, shape: point.shape)
                     let weight = 1 / Foundation.pow(2, Double(points.count - 1 - k))
-                    total = total + weight * activationBoundaryLoss(connected: connectors[k](output.preActivations[point.student]),
-                                                                    teacherFiring: firing, margin: margin)
+                    let connected = connectors[k](output.preActivations[point.student])
+                    total = total + weight * activationBoundaryLoss(connected: connected, teacherFiring: firing, margin: margin)
+                    agreements[k].agree += Tensor.signAgreements(connected, mask: firing)
+                    agreements[k].total += firing.count
                 }
             }
             let logits = output.logits ?? Tensor.zeros([indices.count, context.classes.count])

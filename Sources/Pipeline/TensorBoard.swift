@@ -17,7 +17,8 @@ public enum TensorBoardLog {
             elapsed += r.seconds
             let scalars: [(String, Double)] = [("train/loss", r.trainLoss), ("train/accuracy", r.trainAccuracy), ("test/loss", r.testLoss),
                                                ("test/accuracy", r.testAccuracy), ("learning_rate", r.learningRate),
-                                               ("images_per_second", r.imagesPerSecond)]
+                                               ("images_per_second", r.imagesPerSecond)] + (r.agreement.map { [("test/agreement", $0)] } ?? [])
+                + (r.extra ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             file += record(event(wallTime: start + elapsed, step: r.epoch, scalars: scalars))
         }
         try file.write(to: URL(fileURLWithPath: directory + "/" + fileName), options: .atomic)

@@ -24,6 +24,8 @@ public struct TrainingSummary: Sendable {
     /// Training seconds (evaluation excluded), all epochs including resumed ones.
     public var trainSeconds: Double
     public var imagesPerSecond: Double
+    /// The last epoch's agreement with `teacherPredictions`, when given.
+    public var lastAgreement: Double?
 }
 
 /// Trains one classifier. `loss` maps a batch (inputs `[n,C,H,W]` and the sample indices) to the
@@ -45,6 +47,10 @@ public final class Trainer {
     public var batchPlan: ((_ epoch: Int) -> [[Int]])?
     /// The inputs of a batch; by default the training images under random views of `config.augment`.
     public var inputs: ((_ indices: [Int], _ epoch: Int) -> Tensor)?
+    /// Called at the end of each epoch for further metrics of the epoch (name: value), recorded and printed.
+    public var epochMetrics: (() -> [String: Double])?
+    /// The teacher's test-set classes: each epoch then also records the student's agreement with them.
+    public var teacherPredictions: [Int]?
     /// Trained along with the model (regressors, connectors); saved under `extra/` in `last.h5`.
     public var extraParameters: [(name: String, tensor: Tensor)] = []
 
@@ -87,7 +93,8 @@ public final class Trainer {
                             nesterov: config.optimizer.nesterov, weightDecay: config.optimizer.weightDecay,
                             decayNormsAndBiases: config.optimizer.decayNormsAndBiases ?? true)
         var startEpoch = 1
-        var summary = TrainingSummary(bestAccuracy: -1, bestEpoch: 0, lastAccuracy: 0, epochs: config.epochs, trainSeconds: 0, imagesPerSecond: 0)
+        var summary = TrainingSummary(bestAccuracy: -1, bestEpoch: 0, lastAccuracy: 0, epochs: config.epochs, trainSeconds: 0, imagesPerSecond: 0,
+                                      lastAgreement: nil)
         if !restart, FileManager.default.fileExists(atPath: lastPath) {
             let saved = try Checkpoint.load(lastPath, into: model)
             guard saved["training_config"]?.stringValue == configText else {
@@ -150,10 +157,19 @@ public final class Trainer {
             if evaluation.accuracy > summary.bestAccuracy {
                 (summary.bestAccuracy, summary.bestEpoch) = (evaluation.accuracy, epoch)
             }
+            let extra = epochMetrics?()
+            if let extra, !extra.isEmpty {
+                print("\(stage) epoch \(epoch): " + extra.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f%%", $0.key, 100 * $0.value) }.joined(separator: ", "))
+            }
+            let agreement = teacherPredictions.map { teacher in
+                Double(zip(evaluation.predictions, teacher).filter { $0 == $1 }.count) / Double(Swift.max(1, teacher.count))
+            }
+            summary.lastAgreement = agreement
             try metrics.append(EpochRecord(epoch: epoch, stage: stage, trainLoss: lossSum / Double(seen),
                                            trainAccuracy: Double(correct) / Double(seen), testLoss: evaluation.loss,
                                            testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClassAccuracy,
-                                           learningRate: optimizer.learningRate, seconds: seconds, imagesPerSecond: Double(seen) / seconds))
+                                           learningRate: optimizer.learningRate, seconds: seconds, imagesPerSecond: Double(seen) / seconds,
+                                           agreement: agreement, extra: extra))
             try TensorBoardLog.write(try metrics.records(), to: directory)
             var state = attributes
             state["epoch"] = .int(Int64(epoch))
@@ -166,6 +182,7 @@ public final class Trainer {
             try Checkpoint.save(model, to: lastPath, attributes: state, extra: extraParameters, momentum: optimizer.velocities)
         }
         let records = try metrics.records()
+        summary.lastAgreement = records.last?.agreement
         summary.imagesPerSecond = Double(records.count * plan(1).reduce(0) { $0 + $1.count }) / Swift.max(summary.trainSeconds, 1e-9)
         return summary
     }

@@ -51,3 +51,22 @@ extension Tensor {
         return out
     }
 }
+
+extension Tensor {
+    /// How many elements have `s > 0` exactly where the 0/1 `mask` is 1: the activation similarity
+    /// of Heo et al. (the share of neurons whose firing agrees) times the element count. A count,
+    /// not differentiable.
+    public static func signAgreements(_ s: Tensor, mask: Tensor) -> Int {
+        precondition(s.shape == mask.shape && s.dtype == mask.dtype, "signAgreements: \(s.shape) values and \(mask.shape) mask")
+        func count<T: TensorScalar>(_: T.Type) -> Int {
+            let (ps, pm) = (s.pointer(T.self), mask.pointer(T.self))
+            var agree = 0
+            for i in 0..<s.count where (ps[i] > 0) == (pm[i] > 0) { agree += 1 }
+            return agree
+        }
+        switch s.dtype {
+        case .float32: return count(Float.self)
+        case .float64: return count(Double.self)
+        }
+    }
+}

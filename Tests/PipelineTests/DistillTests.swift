@@ -56,6 +56,19 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         // The none student saw only its 100 labelled images an epoch.
         let none = try MetricsLog(path: tiny.folder.file("runs/tiny/students/none/seed0/metrics.jsonl")).records()
         #expect(none.count == 1 && none[0].imagesPerSecond > 0)
+        // Each epoch records the agreement with the teacher; the summary reports the last one.
+        let kdRecords = try MetricsLog(path: tiny.folder.file("runs/tiny/students/kd/seed0/metrics.jsonl")).records()
+        let kdSummary = try JSONDecoder().decode(StudentRun.self, from: Data(contentsOf: URL(fileURLWithPath: tiny.folder.file("runs/tiny/students/kd/seed0/summary.json"))))
+        #expect(kdRecords.last?.agreement == kdSummary.agreement && (0...1).contains(kdSummary.agreement) && kdSummary.agreement > 0)
+        #expect(FileManager.default.fileExists(atPath: tiny.folder.file("runs/tiny/students/kd/seed0/events.out.tfevents.kd")))
+        let chart = try String(contentsOfFile: tiny.folder.file("runs/tiny/accuracy.svg"), encoding: .utf8)
+        #expect(chart.hasPrefix("<svg") && ["none", "kd", "fitnet", "at", "at-grad", "ab"].allSatisfy { chart.contains(">\($0) ") })
+        #expect(result.output.contains("| teacher | - | mnist_teacher |"), "\(result.output)")
+        // AB logs the share of firings that agree with the teacher's, per layer.
+        let abInit = try MetricsLog(path: tiny.folder.file("runs/tiny/students/ab/seed0/init/metrics.jsonl")).records()
+        let similarity = abInit.first?.extra ?? [:]
+        #expect(similarity.keys.sorted() == ["activation_similarity/conv1", "activation_similarity/conv2", "activation_similarity/fc1"])
+        #expect(similarity.values.allSatisfy { $0 > 0.3 && $0 <= 1 }, "\(similarity)")
     }
 
     @Test func fitnetHintStageChangesOnlyTheLayersUpToTheGuidedStage() throws {

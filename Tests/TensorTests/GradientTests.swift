@@ -62,6 +62,8 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
         let s = randomInputs([[3, 4, 5]], seed: 2)[0]
         let composite = mask * (0.5 - s).relu().pow(2) + (1 - mask) * (0.5 + s).relu().pow(2)
         #expect(Tensor.marginSquares(s, mask: mask, margin: 0.5).doubles == composite.doubles)
+        let agreeing = zip(s.doubles, mask.doubles).filter { ($0 > 0) == ($1 > 0) }.count
+        #expect(Tensor.signAgreements(s, mask: mask) == agreeing && agreeing > 0 && agreeing < s.count)
     }
 
     @Test func reductions() {
