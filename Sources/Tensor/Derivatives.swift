@@ -1,7 +1,8 @@
 // The derivative table: for every primitive op, the gradients of its inputs given the gradient
 // `g` of its output, written with tensor ops only. Recording these ops (createGraph) therefore
-// gives exact second derivatives. The fused backward kernels (batch norm, margin squares) are used
-// only when nothing records them; a recorded backward uses the composite formula instead.
+// gives exact second derivatives. The fused backward kernels (batch norm, margin squares, channel
+// power sums) are used only when nothing records them; a recorded backward uses the composite
+// formula instead.
 
 /// A primitive op as recorded in the graph, with what its derivative needs.
 enum Op {
@@ -25,6 +26,7 @@ enum Op {
     case averagePoolAdjoint(PoolGeometry)
     case batchNorm(eps: Double)
     case marginSquares(Double)
+    case channelPowerSum(Double)
 }
 
 enum Derivatives {
@@ -121,6 +123,8 @@ enum Derivatives {
             return batchNormVJP(inputs, saved: node.saved, g: g, eps: eps)
         case .marginSquares(let margin):
             return [Tensor.marginSquaresGradient(a, mask: inputs[1], margin: margin, upstream: g), nil]
+        case .channelPowerSum(let p):
+            return [Tensor.channelPowerSumGradient(a, p: p, upstream: g)]
         }
     }
 

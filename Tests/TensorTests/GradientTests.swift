@@ -66,6 +66,16 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
         #expect(Tensor.signAgreements(s, mask: mask) == agreeing && agreeing > 0 && agreeing < s.count)
     }
 
+    @Test func channelPowerSumsBothWaysAndAgainstTheComposite() {
+        expectDerivatives([[2, 3, 4, 5]]) { $0[0].channelPowerSum(2) }
+        expectDerivatives([[2, 3, 4]], map: awayFromZero) { $0[0].channelPowerSum(3) * $0[0].sum(axes: [1]) }
+        let x = randomInputs([[2, 3, 4, 5]], seed: 5)[0]
+        for p in [1.0, 2, 3] {
+            let composite = x.abs().pow(p).sum(axes: [1])
+            #expect(zip(x.channelPowerSum(p).doubles, composite.doubles).allSatisfy { Swift.abs($0 - $1) <= 1e-12 * Swift.max(1, Swift.abs($1)) })
+        }
+    }
+
     @Test func reductions() {
         expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [1]) }
         expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [0, 2], keepDims: true) * $0[0] }
