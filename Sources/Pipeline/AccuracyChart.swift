@@ -49,7 +49,7 @@ enum AccuracyChart {
         lines.append("<text x=\"\(f((left + width - right) / 2))\" y=\"\(f(height - 12))\" text-anchor=\"middle\">epoch</text>")
         lines.append("<text transform=\"translate(16 \(f((top + height - bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">test accuracy %</text>")
         lines.append("<line x1=\"\(f(left))\" y1=\"\(f(y(teacherAccuracy)))\" x2=\"\(f(width - right))\" y2=\"\(f(y(teacherAccuracy)))\" stroke=\"black\" stroke-dasharray=\"6 4\"/>")
-        lines.append("<text x=\"\(f(width - right + 8))\" y=\"\(f(y(teacherAccuracy) + 4))\">teacher \(String(format: "%.2f", 100 * teacherAccuracy))</text>")
+        lines.append("<text x=\"\(f(left + 6))\" y=\"\(f(y(teacherAccuracy) - 5))\">teacher \(String(format: "%.2f", 100 * teacherAccuracy))</text>")
         for (index, line) in series.enumerated() {
             let colour = palette[index % palette.count]
             let points = line.accuracies.enumerated().map { "\(f(x($0.offset + 1))),\(f(y($0.element)))" }.joined(separator: " ")
