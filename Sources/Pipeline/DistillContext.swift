@@ -1,5 +1,5 @@
 // What every student of a run shares: the cache (checked against the configured teacher and
-// dataset), its images, views and labels in memory, the labelled subset, the test set, and the
+// dataset), its images, views and labels in memory, labelled subsets, the test set, and the
 // teacher's test-set predictions for the agreement column.
 import Foundation
 import Datasets
@@ -22,9 +22,6 @@ final class DistillContext {
     let viewTable: [[View]]
     let padding: Int
     let blockRows: Int
-    /// The images whose hard labels students may use, and the same as a mask.
-    let labelled: [Int]
-    let isLabelled: [Bool]
     let teacherPredictions: [Int]
     /// The teacher's row of the report (its accuracy measured here, its training from its metrics.jsonl).
     let teacherResult: StudentResult
@@ -81,12 +78,6 @@ final class DistillContext {
                                  classes: classes.count, batchSize: settings.batchSize, groups: [])
         viewTable = try PrecomputeStage.readViews(file, layout: layout, padding: padding)
 
-        let wanted = config.students?.compactMap(\.labels).first
-        labelled = Self.labelledSubset(labels: train.labels, classes: classes.count, wanted: wanted)
-        var mask = [Bool](repeating: false, count: train.count)
-        for index in labelled { mask[index] = true }
-        isLabelled = mask
-
         // The teacher runs once here, on the test set only, for the agreement column of the report.
         let teacher = try LoadedTeacher(path: checkpoint, source: trainSource)
         let evaluation = evaluate(teacher.model, on: test, normalization: teacher.normalization)
@@ -98,6 +89,14 @@ final class DistillContext {
                 self.train.batch(indices, normalization: teacher.normalization, views: indices.map { self.viewTable[view][$0] }, padding: self.padding)
             }
         }
+    }
+
+    /// The images whose hard labels a student with `labels: wanted` may use, as indices and as a mask.
+    func labelled(_ wanted: Double?) -> (indices: [Int], mask: [Bool]) {
+        let indices = Self.labelledSubset(labels: train.labels, classes: classes.count, wanted: wanted)
+        var mask = [Bool](repeating: false, count: train.count)
+        for index in indices { mask[index] = true }
+        return (indices, mask)
     }
 
     /// A class-balanced subset with seed 0: `wanted` images (a count above 1, else a fraction), all when nil.

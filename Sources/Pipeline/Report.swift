@@ -88,10 +88,11 @@ enum Report {
         for r in results {
             let gain = r.gainOverNone.map { String(format: "%+.2f", $0) } ?? "-"
             let beyond = r.gainExceedsSpread.map { $0 ? "yes" : "no" } ?? "-"
+            let last = String(format: "%.2f", 100 * r.lastAccuracyMean) + (r.seeds.count > 1 ? String(format: " ± %.2f", 100 * r.lastAccuracyStd) : "")
+            let agreement = r.student == "teacher" ? "-" : String(format: "%.2f", 100 * r.agreementMean)
             lines.append("| \(r.student) | \(r.method) | \(r.arch) | \(r.parameters) | " + String(format: "%.2f", Double(r.flopsPerImage) / 1e6)
-                         + " | \(r.labelledImages) | \(r.seeds.count) | " + String(format: "%.2f ± %.2f | %.2f | ", 100 * r.lastAccuracyMean, 100 * r.lastAccuracyStd, 100 * r.bestAccuracyMean)
-                         + "\(gain) | \(beyond) | " + String(format: "%.2f", 100 * r.agreementMean) + " | \(formatDuration(r.trainSeconds)) | "
-                         + String(format: "%.0f", r.imagesPerSecond) + " |")
+                         + " | \(r.labelledImages) | \(r.seeds.count) | \(last) | " + String(format: "%.2f", 100 * r.bestAccuracyMean)
+                         + " | \(gain) | \(beyond) | \(agreement) | \(formatDuration(r.trainSeconds)) | " + String(format: "%.0f", r.imagesPerSecond) + " |")
         }
         return lines.joined(separator: "\n")
     }

@@ -92,8 +92,9 @@ public enum StudentStage {
         let folder = directory(config, student, seed: seed, online: online)
         let model = try Models.make(student.arch, classes: context.classes.count, inChannels: context.train.channels,
                                     imageSize: context.train.height, seed: seed)
+        let labelled = context.labelled(student.labels)
         print("student \(student.name) (\(student.method), \(student.arch), \(model.parameterCount) parameters), seed \(seed), "
-              + "\(context.labelled.count) labelled images")
+              + "\(labelled.indices.count) labelled images")
         let attributes = TeacherStage.checkpointAttributes(config, classes: context.classes, configText: configText)
         var initSeconds = 0.0
         if let stage = student.initStage {
@@ -101,14 +102,14 @@ public enum StudentStage {
                                          attributes: attributes).trainSeconds
         }
         let trainer = context.trainer(model, config: student.training(seed: seed), folder: folder, stage: student.name,
-                                      attributes: attributes, indices: student.method == "none" ? context.labelled : nil)
+                                      attributes: attributes, indices: student.method == "none" ? labelled.indices : nil)
         trainer.teacherPredictions = context.teacherPredictions
         let summary = try trainer.run { input, indices, epoch in
-            try mainLoss(model, student: student, input: input, indices: indices, epoch: epoch, context: context)
+            try mainLoss(model, student: student, input: input, indices: indices, epoch: epoch, isLabelled: labelled.mask, context: context)
         }
         let run = StudentRun(student: student.name, method: student.method, arch: student.arch, seed: seed,
                              parameters: model.parameterCount, flopsPerImage: 2 * model.macsPerImage,
-                             labelledImages: context.labelled.count, bestAccuracy: summary.bestAccuracy, bestEpoch: summary.bestEpoch,
+                             labelledImages: labelled.indices.count, bestAccuracy: summary.bestAccuracy, bestEpoch: summary.bestEpoch,
                              lastAccuracy: summary.lastAccuracy, agreement: summary.lastAgreement ?? 0,
                              trainSeconds: initSeconds + summary.trainSeconds, imagesPerSecond: summary.imagesPerSecond)
         let encoder = JSONEncoder()
@@ -119,7 +120,7 @@ public enum StudentStage {
 
     /// The main stage's loss: the weighted terms of the student's configuration.
     static func mainLoss(_ model: any Classifier, student: StudentConfig, input: Tensor, indices: [Int], epoch: Int,
-                         context: DistillContext) throws -> (loss: Tensor, logits: Tensor) {
+                         isLabelled: [Bool], context: DistillContext) throws -> (loss: Tensor, logits: Tensor) {
         let view = (epoch - 1) % context.views
         let needsInputGrad = student.terms.contains { $0.loss == "at_grad" }
         if needsInputGrad { input.requiresGrad = true }
@@ -130,7 +131,7 @@ public enum StudentStage {
             let weight = term.weight(epoch: epoch, of: student.epochs)
             switch term.loss {
             case "ce":
-                total = total + weight * crossEntropy(logits: logits, labels: indices.map { context.isLabelled[$0] ? Int(context.train.labels[$0]) : -1 })
+                total = total + weight * crossEntropy(logits: logits, labels: indices.map { isLabelled[$0] ? Int(context.train.labels[$0]) : -1 })
             case "kd":
                 let teacher = try context.targets.rows("logits", view: view, indices: indices)
                 total = total + weight * softTargetLoss(studentLogits: logits, teacherLogits: teacher, temperature: term.temperature ?? 4)

@@ -164,7 +164,6 @@ public final class Trainer {
             let agreement = teacherPredictions.map { teacher in
                 Double(zip(evaluation.predictions, teacher).filter { $0 == $1 }.count) / Double(Swift.max(1, teacher.count))
             }
-            summary.lastAgreement = agreement
             try metrics.append(EpochRecord(epoch: epoch, stage: stage, trainLoss: lossSum / Double(seen),
                                            trainAccuracy: Double(correct) / Double(seen), testLoss: evaluation.loss,
                                            testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClassAccuracy,

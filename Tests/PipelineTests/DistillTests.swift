@@ -89,10 +89,10 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         let students = """
             cache: {batch_size: 64}
             students:
-              - {name: wild, method: kd, arch: mnist_student, epochs: 2, batch_size: 32, seeds: [0],
+              - {name: wild, method: kd, arch: mnist_student, epochs: 2, batch_size: 32, seeds: [0], labels: 100,
                  optimizer: {lr: 1.0e12, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine},
                  terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}]}
-              - {name: calm, method: none, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0],
+              - {name: calm, method: none, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 50,
                  optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine},
                  terms: [{loss: ce, weight: 1}]}
             """
@@ -103,6 +103,9 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         #expect(result.status == 0, "\(result.error)")
         #expect(result.error.contains("wild seed 0 stopped") && result.error.contains("the loss is"), "\(result.error)")
         #expect(result.output.contains("| calm | none |"))
+        // Each student has its own labelled subset (the first student's `labels` is not everyone's).
+        let calm = try JSONDecoder().decode(StudentRun.self, from: Data(contentsOf: URL(fileURLWithPath: tiny.folder.file("runs/tiny/students/calm/seed0/summary.json"))))
+        #expect(calm.labelledImages == 50)
     }
 
     @Test func cacheAndOnlineTeacherTrainTheSameWeights() throws {
