@@ -55,7 +55,9 @@ enum Report {
             for index in results.indices where results[index].method != "none" {
                 let gain = 100 * (results[index].lastAccuracyMean - baseline.lastAccuracyMean)
                 results[index].gainOverNone = gain
-                results[index].gainExceedsSpread = Swift.abs(gain) > 100 * Swift.max(results[index].lastAccuracyStd, baseline.lastAccuracyStd)
+                // With a single run on either side there is no spread to compare with.
+                results[index].gainExceedsSpread = results[index].seeds.count < 2 || baseline.seeds.count < 2 ? nil
+                    : Swift.abs(gain) > 100 * Swift.max(results[index].lastAccuracyStd, baseline.lastAccuracyStd)
             }
         }
         return results
