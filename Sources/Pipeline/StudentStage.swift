@@ -42,6 +42,8 @@ public struct DistillOptions: Sendable {
     public var seed: UInt64?
     /// Compute the teacher's targets live instead of reading the cache; runs go to `runs/<name>/online/`.
     public var onlineTeacher = false
+    /// Train the chosen runs from scratch instead of resuming or reusing them.
+    public var restart = false
 
     public init() {}
 }
@@ -62,7 +64,7 @@ public enum StudentStage {
         for (student, seed) in tasks {
             do {
                 runs.append(try train(student, seed: seed, context: context, config: config, configText: configText,
-                                      online: options.onlineTeacher))
+                                      online: options.onlineTeacher, restart: options.restart))
             } catch let error as TrainingError {
                 // A diverging student stops alone; the others go on.
                 FileHandle.standardError.write(Data("distill: \(student.name) seed \(seed) stopped: \(error)\n".utf8))
@@ -88,7 +90,7 @@ public enum StudentStage {
 
     /// Trains one student with one seed: the initialisation stage if any, then the main stage.
     static func train(_ student: StudentConfig, seed: UInt64, context: DistillContext, config: PipelineConfig,
-                      configText: String, online: Bool) throws -> StudentRun {
+                      configText: String, online: Bool, restart: Bool) throws -> StudentRun {
         let folder = directory(config, student, seed: seed, online: online)
         let model = try Models.make(student.arch, classes: context.classes.count, inChannels: context.train.channels,
                                     imageSize: context.train.height, seed: seed)
@@ -99,12 +101,12 @@ public enum StudentStage {
         var initSeconds = 0.0
         if let stage = student.initStage {
             initSeconds = try initialise(model, stage: stage, student: student, seed: seed, context: context, folder: folder + "/init",
-                                         attributes: attributes).trainSeconds
+                                         attributes: attributes, restart: restart).trainSeconds
         }
         let trainer = context.trainer(model, config: student.training(seed: seed), folder: folder, stage: student.name,
                                       attributes: attributes, indices: student.method == "none" ? labelled.indices : nil)
         trainer.teacherPredictions = context.teacherPredictions
-        let summary = try trainer.run { input, indices, epoch in
+        let summary = try trainer.run(restart: restart) { input, indices, epoch in
             try mainLoss(model, student: student, input: input, indices: indices, epoch: epoch, isLabelled: labelled.mask, context: context)
         }
         let run = StudentRun(student: student.name, method: student.method, arch: student.arch, seed: seed,
@@ -153,7 +155,7 @@ public enum StudentStage {
 
     /// FitNet's hint stage or the activation-boundary initialisation, through connectors.
     static func initialise(_ model: any Classifier, stage: InitStage, student: StudentConfig, seed: UInt64, context: DistillContext,
-                           folder: String, attributes: [String: AttributeValue]) throws -> TrainingSummary {
+                           folder: String, attributes: [String: AttributeValue], restart: Bool) throws -> TrainingSummary {
         var generator = SeededGenerator(seed: seed &+ 101)
         let probe = GradMode.withoutGrad { model.forward(Tensor.zeros([2, context.train.channels, context.train.height, context.train.width]), upto: nil) }
         var connectors: [Sequential] = []
@@ -209,7 +211,7 @@ public enum StudentStage {
                 return Dictionary(uniqueKeysWithValues: zip(names, agreements.map { Double($0.agree) / Double(Swift.max(1, $0.total)) }))
             }
         }
-        return try trainer.run { input, indices, epoch in
+        return try trainer.run(restart: restart) { input, indices, epoch in
             let view = (epoch - 1) % context.views
             let output = model.forward(input, upto: stage.kind == "hint" ? deepest : nil)
             var total = Tensor(0)

@@ -46,12 +46,13 @@ struct DistillCommand: ParsableCommand {
     var threads: Int?
     @Flag(help: "Compute the teacher's targets live instead of reading the cache (runs go to runs/<name>/online/).")
     var onlineTeacher = false
+    @Flag(help: "Train the chosen students from scratch instead of resuming or reusing finished runs.") var restart = false
 
     func run() throws {
         let (pipeline, text) = try PipelineConfig.load(config.config)
         if let threads { ComputeThreads.count = max(1, threads) }
         var options = DistillOptions()
-        (options.student, options.seed, options.onlineTeacher) = (student, seed, onlineTeacher)
+        (options.student, options.seed, options.onlineTeacher, options.restart) = (student, seed, onlineTeacher, restart)
         try StudentStage.run(pipeline, configText: text, options: options)
     }
 }

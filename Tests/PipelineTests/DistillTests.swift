@@ -106,6 +106,16 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         // Each student has its own labelled subset (the first student's `labels` is not everyone's).
         let calm = try JSONDecoder().decode(StudentRun.self, from: Data(contentsOf: URL(fileURLWithPath: tiny.folder.file("runs/tiny/students/calm/seed0/summary.json"))))
         #expect(calm.labelledImages == 50)
+
+        // A changed student configuration is refused with the way out, which then trains it again.
+        let changed = try String(contentsOfFile: tiny.folder.file("tiny.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "name: calm, method: none, arch: mnist_student, epochs: 1", with: "name: calm, method: none, arch: mnist_student, epochs: 2")
+        try changed.write(toFile: tiny.folder.file("tiny.yaml"), atomically: true, encoding: .utf8)
+        let refused = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml"), "--student", "calm"], currentDirectory: tiny.folder.path)
+        #expect(refused.error.contains("calm seed 0 stopped") && refused.error.contains("--restart"), "\(refused.error)")
+        let restarted = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml"), "--student", "calm", "--restart"], currentDirectory: tiny.folder.path)
+        #expect(restarted.status == 0, "\(restarted.error)")
+        #expect(try MetricsLog(path: tiny.folder.file("runs/tiny/students/calm/seed0/metrics.jsonl")).records().count == 2)
     }
 
     @Test func cacheAndOnlineTeacherTrainTheSameWeights() throws {
