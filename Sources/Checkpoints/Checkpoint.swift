@@ -32,7 +32,7 @@ public enum Checkpoint {
             }
             for (name, tensor) in extra { try write(tensor, named: "extra/" + name, in: file) }
             if let momentum {
-                let names = model.namedParameters().map(\.name) + extra.map { "extra/" + $0.name }
+                let names = trainedTensors(model, extra).map(\.name)
                 precondition(names.count == momentum.count, "\(momentum.count) momentum buffers for \(names.count) parameters")
                 for (name, tensor) in zip(names, momentum) { try write(tensor, named: "optimizer/momentum_buffer/" + name, in: file) }
             }
@@ -101,9 +101,14 @@ public enum Checkpoint {
     public static func momentum(_ path: String, for model: any Classifier, extra: [(name: String, tensor: Tensor)] = []) throws -> [Tensor]? {
         let file = try HDF5File.open(path)
         guard try file.contains("optimizer/momentum_buffer") else { return nil }
-        return try (model.namedParameters() + extra.map { ("extra/" + $0.name, $0.tensor) }).map { name, tensor in
+        return try trainedTensors(model, extra).map { name, tensor in
             try read("optimizer/momentum_buffer/" + name, from: file, dtype: tensor.dtype)
         }
+    }
+
+    /// The model's parameters and the extra tensors under their checkpoint names, in optimiser order.
+    private static func trainedTensors(_ model: any Classifier, _ extra: [(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)] {
+        model.namedParameters() + extra.map { ("extra/" + $0.name, $0.tensor) }
     }
 
     /// Dataset `name` of `file` as a tensor of `dtype` (integer datasets are converted).

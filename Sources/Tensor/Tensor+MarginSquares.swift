@@ -10,15 +10,13 @@ private func marginSquaresKernel<T: TensorScalar>(_: T.Type, _ s: Tensor, _ mask
                         SendablePointer(base: out.pointer(T.self)))
     let pg = upstream.map { SendablePointer(base: $0.pointer(T.self)) }
     let mu = T(margin)
+    @Sendable @inline(__always) func gap(_ i: Int) -> T { pm.base[i] > 0 ? Swift.max(0, mu - ps.base[i]) : -Swift.max(0, mu + ps.base[i]) }
     parallelRanges(s.count, workers: s.count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
-        for i in range {
-            let on = pm.base[i] > 0
-            let gap = on ? Swift.max(0, mu - ps.base[i]) : Swift.max(0, mu + ps.base[i])
-            if let pg {
-                po.base[i] = pg.base[i] * (on ? -2 * gap : 2 * gap)
-            } else {
-                po.base[i] = gap * gap
-            }
+        // gap(i) carries the sign of the derivative: -2 gap is d/ds of gap^2 on both sides.
+        if let pg {
+            for i in range { po.base[i] = -2 * pg.base[i] * gap(i) }
+        } else {
+            for i in range { let g = gap(i); po.base[i] = g * g }
         }
     }
 }
