@@ -62,6 +62,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Losses", "Optimizers", "Checkpoints", "HDF5", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "ImageIO", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "Checkpoints", "NN", "Tensor", "Losses", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "Checkpoints", "NN", "Tensor", "Losses", "TestSupport",
+                                                    .product(name: "Yams", package: "Yams")]),
     ]
 )

@@ -21,16 +21,18 @@ public struct CheckpointError: Error, CustomStringConvertible {
 /// Saving and loading model state.
 public enum Checkpoint {
     /// Writes `model`'s state_dict and `attributes` (plus `arch` and `format`) to `path`,
-    /// atomically; tensors trained along with the model (connectors) go to `extra/`, `momentum`
-    /// (one tensor per parameter of the model, then per extra tensor) to `optimizer/`.
+    /// atomically; tensors trained along with the model (connectors) and kept with it (`state`:
+    /// memory banks) go to `extra/`, `momentum` (one tensor per parameter of the model, then per
+    /// extra tensor) to `optimizer/`.
     public static func save(_ model: any Classifier, to path: String, attributes: [String: AttributeValue] = [:],
-                            extra: [(name: String, tensor: Tensor)] = [], momentum: [Tensor]? = nil) throws {
+                            extra: [(name: String, tensor: Tensor)] = [], state: [(name: String, tensor: Tensor)] = [],
+                            momentum: [Tensor]? = nil) throws {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try HDF5File.write(atomicallyTo: path) { file in
             for (name, tensor) in model.stateDict() {
                 try write(tensor, named: name, in: file)
             }
-            for (name, tensor) in extra { try write(tensor, named: "extra/" + name, in: file) }
+            for (name, tensor) in extra + state { try write(tensor, named: "extra/" + name, in: file) }
             if let momentum {
                 let names = trainedTensors(model, extra).map(\.name)
                 precondition(names.count == momentum.count, "\(momentum.count) momentum buffers for \(names.count) parameters")

@@ -23,17 +23,27 @@ public func hintLoss(prediction: Tensor, hint: Tensor) -> Tensor {
     meanSquaredError(prediction, hint.detached)
 }
 
+/// How an attention map pools the channels of a feature map at each position.
+public enum AttentionMode: String, CaseIterable, Sendable {
+    /// `sum_c |A_c|^p`, the paper's default (p = 2).
+    case sumP = "sum_p"
+    /// `sum_c |A_c|`.
+    case sum
+    /// `max_c |A_c|^p`.
+    case maxP = "max_p"
+}
+
 /// The attention map of `[N, C, H, W]` features: `F(A)` over channels per position, flattened and
-/// L2-normalised per image: `[N, H*W]`. `mode` is `sum_p` (`sum_c |A_c|^p`), `sum` or `max_p`.
+/// L2-normalised per image: `[N, H*W]`.
 ///
 /// ### References
 /// Zagoruyko, Komodakis, "Paying More Attention to Attention", arXiv:1612.03928.
-public func attentionMap(_ features: Tensor, mode: String = "sum_p", p: Double = 2) -> Tensor {
+public func attentionMap(_ features: Tensor, mode: AttentionMode = .sumP, p: Double = 2) -> Tensor {
     let mapped: Tensor
     switch mode {
-    case "sum": mapped = features.abs().sum(axes: [1])
-    case "max_p": mapped = features.abs().pow(p).max(axes: [1])
-    default: mapped = features.channelPowerSum(p)
+    case .sum: mapped = features.abs().sum(axes: [1])
+    case .maxP: mapped = features.abs().pow(p).max(axes: [1])
+    case .sumP: mapped = features.channelPowerSum(p)
     }
     return mapped.reshaped([features.shape[0], -1]).l2Normalized(axis: 1)
 }

@@ -10,6 +10,16 @@ public struct ModelOutput {
     public var features: [Tensor]
     /// The same points before their ReLU (`pre`).
     public var preActivations: [Tensor]
+    /// `[N, D]`: the input of the final linear layer (the penultimate embedding CRD contrasts), or nil
+    /// when the pass stopped early.
+    public var embedding: Tensor?
+
+    public init(logits: Tensor?, features: [Tensor], preActivations: [Tensor], embedding: Tensor? = nil) {
+        self.logits = logits
+        self.features = features
+        self.preActivations = preActivations
+        self.embedding = embedding
+    }
 }
 
 /// An image classifier with named stages, for distillation.

@@ -37,7 +37,8 @@ public final class MnistNet: Module, Classifier {
         let a3 = a2.maxPooled(PoolGeometry(kernel: 2))
         if upto == 3 { return ModelOutput(logits: nil, features: [a1, a2, a3], preActivations: [p1, p2]) }
         let p4 = fc1(a3.reshaped([x.shape[0], -1]))
-        return ModelOutput(logits: fc2(p4.relu()), features: [a1, a2, a3], preActivations: [p1, p2, p4])
+        let hidden = p4.relu()
+        return ModelOutput(logits: fc2(hidden), features: [a1, a2, a3], preActivations: [p1, p2, p4], embedding: hidden)
     }
 
     public var macsPerImage: Int {

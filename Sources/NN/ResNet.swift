@@ -89,7 +89,8 @@ public final class ResNet: Module, Classifier {
             pre.append(last)
             if upto == stage + 1 { return ModelOutput(logits: nil, features: features, preActivations: pre) }
         }
-        return ModelOutput(logits: fc(out.mean(axes: [2, 3])), features: features, preActivations: pre)
+        let pooled = out.mean(axes: [2, 3])
+        return ModelOutput(logits: fc(pooled), features: features, preActivations: pre, embedding: pooled)
     }
 
     public var macsPerImage: Int {

@@ -92,7 +92,8 @@ public final class WideResNet: Module, Classifier {
         }
         let final = bn1(out)
         pre.append(final)
-        return ModelOutput(logits: fc(final.relu().mean(axes: [2, 3])), features: features, preActivations: pre)
+        let pooled = final.relu().mean(axes: [2, 3])
+        return ModelOutput(logits: fc(pooled), features: features, preActivations: pre, embedding: pooled)
     }
 
     public var macsPerImage: Int {

@@ -1,6 +1,8 @@
 // Pipeline configurations: `pipelines/*.yaml` decoded into typed values with the defaults of the
 // literature written in the file, validated before any work starts.
 import Foundation
+import HDF5
+import Losses
 import Optimizers
 import Yams
 
@@ -64,7 +66,7 @@ public struct PipelineConfig: Codable, Sendable {
         try cacheSettings.validate(file)
         let names = (students ?? []).map(\.name)
         try check(Set(names).count == names.count, "student names must be unique")
-        for student in students ?? [] { try student.validate(file, cache: cacheSettings) }
+        for student in students ?? [] { try student.validate(file) }
     }
 }
 
@@ -91,14 +93,34 @@ public struct AugmentConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey { case cropPadding = "crop_padding", flip }
 }
 
+/// A choice among names in a pipeline file; an unknown name is an error listing the known ones.
+protocol NamedChoice: RawRepresentable<String>, CaseIterable, Codable, Sendable {}
+
+extension NamedChoice {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(rawValue: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription:
+                "unknown value '\(name)'; known: \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = value
+    }
+}
+
+extension AttentionMode: NamedChoice {}
+
+/// How the learning rate moves: `cosine` to 0 at the end (per iteration), `constant`, or
+/// `multistep` (times `gamma` at each of `milestones`).
+public enum ScheduleKind: String, NamedChoice { case cosine, constant, multistep }
+
 /// SGD and its schedule.
 public struct OptimizerConfig: Codable, Sendable {
     public var lr: Double
     public var momentum: Double
     public var nesterov: Bool
     public var weightDecay: Double
-    /// `cosine`, `constant`, or `multistep`.
-    public var schedule: String
+    public var schedule: ScheduleKind
     /// Epochs at which `multistep` multiplies the rate by `gamma`.
     public var milestones: [Int]?
     public var gamma: Double?
@@ -118,9 +140,9 @@ public struct OptimizerConfig: Codable, Sendable {
     /// The schedule as a value.
     public var scheduleValue: Schedule {
         switch schedule {
-        case "multistep": .multiStep(milestones: milestones ?? [], gamma: gamma ?? 0.1)
-        case "constant": .constant
-        default: .cosine
+        case .multistep: .multiStep(milestones: milestones ?? [], gamma: gamma ?? 0.1)
+        case .constant: .constant
+        case .cosine: .cosine
         }
     }
 }
@@ -144,7 +166,6 @@ public struct TrainingConfig: Codable, Sendable {
         try check(epochs > 0, "epochs must be positive")
         try check(batchSize > 0, "batch_size must be positive")
         try check(optimizer.lr > 0, "optimizer.lr must be positive")
-        try check(["cosine", "constant", "multistep"].contains(optimizer.schedule), "optimizer.schedule must be cosine, constant or multistep")
         try check(augment.cropPadding >= 0, "augment.crop_padding must not be negative")
     }
 }
@@ -154,20 +175,57 @@ public struct AttentionConfig: Codable, Sendable, Equatable {
     /// Stage names of the teacher (`conv1`, `layer2`, ...).
     public var layers: [String]
     /// `sum_p`: sum_c |A_c|^p (the paper's default, p = 2); `sum`: sum_c |A_c|; `max_p`: max_c |A_c|^p.
-    public var mode: String
+    public var mode: AttentionMode
     public var p: Double
 
-    public init(layers: [String], mode: String = "sum_p", p: Double = 2) {
+    public init(layers: [String], mode: AttentionMode = .sumP, p: Double = 2) {
         self.layers = layers
         self.mode = mode
         self.p = p
+    }
+
+    enum CodingKeys: String, CodingKey { case layers, mode, p }
+
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(layers: try values.decode([String].self, forKey: .layers),
+                  mode: try values.decodeIfPresent(AttentionMode.self, forKey: .mode) ?? .sumP,
+                  p: try values.decodeIfPresent(Double.self, forKey: .p) ?? 2)
+    }
+}
+
+/// How hint features are stored.
+public enum FeatureType: String, NamedChoice {
+    case float16, float32
+
+    var elementType: ElementType { self == .float16 ? .float16 : .float32 }
+}
+
+/// The teacher checkpoint a cache is made from: the pipeline teacher's `last.h5` or `best.h5`, or
+/// a file given by path.
+public enum TeacherCheckpoint: Codable, Sendable, Equatable {
+    case last, best
+    case path(String)
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        self = text == "last" ? .last : text == "best" ? .best : .path(text)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .last: try container.encode("last")
+        case .best: try container.encode("best")
+        case .path(let path): try container.encode(path)
+        }
     }
 }
 
 /// What precompute stores for every image and view (the cache contract in ../shared/DESIGN.md).
 public struct CacheConfig: Codable, Sendable, Equatable {
     /// Which teacher checkpoint: `last` (the end of training), `best` (best test epoch), or a path.
-    public var teacherCheckpoint: String = "last"
+    public var teacherCheckpoint: TeacherCheckpoint = .last
     /// Views per image: view 0 is the image itself, the others random crops/flips under `augment`.
     public var views: Int = 1
     public var augment: AugmentConfig = .none
@@ -176,29 +234,30 @@ public struct CacheConfig: Codable, Sendable, Equatable {
     public var batchSize: Int = 256
     /// Images per HDF5 chunk (see BENCHMARKS.md for the measurement behind the default).
     public var chunkRows: Int = 16
-    /// Keep only the k largest logits per image (values and class indices); 0 keeps all.
+    /// Keep only the k largest logits per image (values, classes and the log-partition); 0 keeps all.
     public var topK: Int = 0
     /// Stages whose outputs are cached as `features/<stage>` (FitNet hints).
     public var features: [String] = []
-    /// `float16` (default) or `float32`.
-    public var featuresDtype: String = "float16"
+    public var featuresDtype: FeatureType = .float16
     public var attention: AttentionConfig?
     /// Pre-ReLU points whose signs are cached bit-packed as `boundary/<name>`.
     public var boundary: [String] = []
-    /// Cache the teacher's input gradient d(cross-entropy)/d(input) per image.
+    /// Cache the teacher's input gradient d(cross-entropy against its own predicted class)/d(input).
     public var inputGrad: Bool = false
+    /// Cache the teacher's penultimate embedding (CRD).
+    public var embedding: Bool = false
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case views, augment, seed, features, attention, boundary
+        case views, augment, seed, features, attention, boundary, embedding
         case teacherCheckpoint = "teacher_checkpoint", batchSize = "batch_size", chunkRows = "chunk_rows", topK = "top_k"
         case featuresDtype = "features_dtype", inputGrad = "input_grad"
     }
 
     public init(from decoder: Decoder) throws {
         let values = try decoder.container(keyedBy: CodingKeys.self)
-        teacherCheckpoint = try values.decodeIfPresent(String.self, forKey: .teacherCheckpoint) ?? "last"
+        teacherCheckpoint = try values.decodeIfPresent(TeacherCheckpoint.self, forKey: .teacherCheckpoint) ?? .last
         views = try values.decodeIfPresent(Int.self, forKey: .views) ?? 1
         augment = try values.decodeIfPresent(AugmentConfig.self, forKey: .augment) ?? .none
         seed = try values.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
@@ -206,10 +265,11 @@ public struct CacheConfig: Codable, Sendable, Equatable {
         chunkRows = try values.decodeIfPresent(Int.self, forKey: .chunkRows) ?? 16
         topK = try values.decodeIfPresent(Int.self, forKey: .topK) ?? 0
         features = try values.decodeIfPresent([String].self, forKey: .features) ?? []
-        featuresDtype = try values.decodeIfPresent(String.self, forKey: .featuresDtype) ?? "float16"
+        featuresDtype = try values.decodeIfPresent(FeatureType.self, forKey: .featuresDtype) ?? .float16
         attention = try values.decodeIfPresent(AttentionConfig.self, forKey: .attention)
         boundary = try values.decodeIfPresent([String].self, forKey: .boundary) ?? []
         inputGrad = try values.decodeIfPresent(Bool.self, forKey: .inputGrad) ?? false
+        embedding = try values.decodeIfPresent(Bool.self, forKey: .embedding) ?? false
     }
 
     func validate(_ file: String) throws {
@@ -220,11 +280,7 @@ public struct CacheConfig: Codable, Sendable, Equatable {
         try check(views == 1 || augment != .none, "views > 1 needs an augment (crop_padding or flip): otherwise every view is the same image")
         try check(batchSize > 0 && chunkRows > 0, "batch_size and chunk_rows must be positive")
         try check(topK >= 0, "top_k must not be negative")
-        try check(["float16", "float32"].contains(featuresDtype), "features_dtype must be float16 or float32")
-        if let attention {
-            try check(["sum_p", "sum", "max_p"].contains(attention.mode), "attention.mode must be sum_p, sum or max_p")
-            try check(attention.p > 0, "attention.p must be positive")
-        }
+        if let attention { try check(attention.p > 0, "attention.p must be positive") }
     }
 
     /// The settings as canonical JSON: two caches are interchangeable when this, the teacher and

@@ -1,6 +1,6 @@
 // What every student of a run shares: the cache (checked against the configured teacher and
-// dataset), its images, views and labels in memory, labelled subsets, the test set, and the
-// teacher's test-set predictions for the agreement column.
+// dataset) and its groups, its images, views and labels in memory, labelled subsets, the test set,
+// and the teacher's test-set predictions for the agreement column.
 import Foundation
 import Datasets
 import HDF5
@@ -47,24 +47,6 @@ final class DistillContext {
         guard try file.attribute("cache_config").stringValue == config.cacheSettings.canonical else {
             throw ConfigError(file: path, message: "was made with other cache settings than pipeline \(config.name)'s: run kd precompute (--force to replace it)")
         }
-        for student in config.students ?? [] where !onlineTeacher {
-            var needed = student.terms.flatMap { term -> [String] in
-                switch term.loss {
-                case "kd": ["logits"]
-                case "at": (term.pairs ?? []).map { "attention/" + $0[1] }
-                case "at_grad": ["input_grad"]
-                default: []
-                }
-            }
-            if let stage = student.initStage {
-                needed += stage.pairs.map { (stage.kind == "hint" ? "features/" : "boundary/") + $0[1] }
-            }
-            for group in needed where !(try file.contains(group)) {
-                let option = group == "logits" ? "top_k: 0" : group.hasPrefix("attention/") ? "attention.layers" : group.hasPrefix("features/") ? "features"
-                    : group.hasPrefix("boundary/") ? "boundary" : "input_grad: true"
-                throw ConfigError(file: path, message: "method \(student.method) of student \(student.name) needs /\(group), which this cache lacks: add it with cache.\(option) and run kd precompute --force")
-            }
-        }
         train = try ImageSet(path: path)
         test = try ImageSet(path: config.data.test)
         classes = train.classNames
@@ -74,9 +56,7 @@ final class DistillContext {
         let settings = try JSONDecoder().decode(CacheConfig.self, from: Data((try file.attribute("cache_config").stringValue ?? "{}").utf8))
         padding = settings.augment.cropPadding
         blockRows = settings.chunkRows
-        let layout = CacheLayout(count: reader.count, views: views, imageShape: [train.height, train.width, train.channels],
-                                 classes: classes.count, batchSize: settings.batchSize, groups: [])
-        viewTable = try PrecomputeStage.readViews(file, layout: layout, padding: padding)
+        viewTable = try PrecomputeStage.readViews(file, count: reader.count, views: views)
 
         // The teacher runs once here, on the test set only, for the agreement column of the report.
         let teacher = try LoadedTeacher(path: checkpoint, source: trainSource)
@@ -84,11 +64,19 @@ final class DistillContext {
         teacherPredictions = evaluation.predictions
         teacherResult = Report.teacherResult(config, model: teacher.model, accuracy: evaluation.accuracy, images: trainSource.count)
         if onlineTeacher {
-            let runner = try TeacherRunner(model: teacher.model, settings: settings, file: pipelineName)
-            targets = LiveTargets(runner: runner, labels: train.labels, halfFeatures: settings.featuresDtype == "float16") { [unowned self] indices, view in
+            let schema = try CacheSchema(settings: settings, teacher: teacher.model, imageShape: [train.height, train.width, train.channels],
+                                         classes: classes.count, file: pipelineName)
+            targets = LiveTargets(runner: TeacherRunner(model: teacher.model, schema: schema)) { [unowned self] indices, view in
                 self.train.batch(indices, normalization: teacher.normalization, views: indices.map { self.viewTable[view][$0] }, padding: self.padding)
             }
         }
+    }
+
+    /// What a student's terms bind to: `model` (a fresh student), this cache's groups, `seed`.
+    func setup(_ student: StudentConfig, model: any Classifier, seed: UInt64) -> TermSetup {
+        let probe = GradMode.withoutGrad { model.forward(Tensor.zeros([2, train.channels, train.height, train.width]), upto: nil) }
+        return TermSetup(owner: "students.\(student.name)", file: pipelineName, student: model, probe: probe, schema: reader.schema,
+                         cachePath: reader.path, images: reader.count, seed: seed)
     }
 
     /// The images whose hard labels a student with `labels: wanted` may use, as indices and as a mask.
@@ -130,10 +118,12 @@ final class DistillContext {
                 .map { $0.flatMap { Array($0) } }
         }
         trainer.inputs = { [unowned self] indices, epoch in
-            let view = (epoch - 1) % self.views
-            return self.train.batch(indices, normalization: self.normalization, views: indices.map { self.viewTable[view][$0] },
-                                    padding: self.padding)
+            self.train.batch(indices, normalization: self.normalization, views: indices.map { self.viewTable[self.view(epoch: epoch)][$0] },
+                             padding: self.padding)
         }
         return trainer
     }
+
+    /// The cached view epoch `epoch` (1-based) reads.
+    func view(epoch: Int) -> Int { (epoch - 1) % views }
 }

@@ -42,13 +42,12 @@ extension Inspector {
             mapHeight = Int(try bits.attribute("H").intValue ?? 1)
             mapWidth = Int(try bits.attribute("W").intValue ?? 1)
             let packed = try bits.read(offset: [view, clipped.lowerBound, 0], count: [1, clipped.count, rowLength])
-            maps = (0..<clipped.count).map { image in
-                (0..<(mapHeight * mapWidth)).map { position in
-                    let firing = (0..<channels).filter { channel in
-                        let bit = channel * mapHeight * mapWidth + position
-                        return packed[image * rowLength + bit / 8] & (0x80 >> UInt8(bit % 8)) != 0
-                    }.count
-                    return Float(firing) / Float(channels)
+            maps = packed.withUnsafeBufferPointer { packed in
+                (0..<clipped.count).map { image in
+                    (0..<(mapHeight * mapWidth)).map { position in
+                        let firing = (0..<channels).filter { BitPacking.isSet(packed, image * rowLength, $0 * mapHeight * mapWidth + position) }.count
+                        return Float(firing) / Float(channels)
+                    }
                 }
             }
         }

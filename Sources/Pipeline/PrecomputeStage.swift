@@ -68,14 +68,16 @@ public enum PrecomputeStage {
     /// dataset or cache configuration is refused with the differences, or replaced with `force`.
     @discardableResult
     public static func run(_ config: PipelineConfig, configText: String, force: Bool = false, skipBad: Bool = false) throws -> PrecomputeSummary {
+        try StudentStage.validatePlan(config)
         let settings = config.cacheSettings
         let source = try openImageSource(config.data.train)
         let checkpoint = teacherCheckpoint(config)
         let teacher = try LoadedTeacher(path: checkpoint, source: source)
-        let runner = try TeacherRunner(model: teacher.model, settings: settings, file: "pipeline \(config.name)")
         let imageShape = [source.height, source.width, source.channels]
-        let layout = cacheLayout(runner: runner, settings: settings, count: source.count, imageShape: imageShape,
-                                 classes: source.classNames.count)
+        let schema = try CacheSchema(settings: settings, teacher: teacher.model, imageShape: imageShape, classes: source.classNames.count,
+                                     file: "pipeline \(config.name)")
+        let runner = TeacherRunner(model: teacher.model, schema: schema)
+        let layout = CacheLayout(count: source.count, views: settings.views, imageShape: imageShape, batchSize: settings.batchSize, schema: schema)
         print("precompute: teacher \(teacher.model.arch) (\(checkpoint)), \(source.count) images x \(settings.views) view(s) from \(source.path)")
         let fingerprint = try datasetFingerprint(source, skipBad: skipBad)
         let path = config.cachePath
@@ -85,17 +87,17 @@ public enum PrecomputeStage {
         if FileManager.default.fileExists(atPath: path) {
             let differences = try compare(path, with: identity)
             if differences.isEmpty {
-                cache = try CacheFile.open(path: path, layout: layout, mode: .readWrite)
+                cache = try CacheFile.open(path: path, layout: layout)
             } else if force {
                 print("precompute: replacing \(path): " + differences.joined(separator: "; "))
                 try FileManager.default.removeItem(atPath: path)
-                cache = try create(path, layout, settings, runner, source, teacher, identity, config, configText)
+                cache = try create(path, layout, settings, source, teacher, identity, configText)
             } else {
                 throw ConfigError(file: path, message: "was made differently: " + differences.joined(separator: "; ")
                                   + ". Pass --force to replace it, or move it away.")
             }
         } else {
-            cache = try create(path, layout, settings, runner, source, teacher, identity, config, configText)
+            cache = try create(path, layout, settings, source, teacher, identity, configText)
         }
 
         let finished = try cache.finishedBatches()
@@ -105,7 +107,7 @@ public enum PrecomputeStage {
             return try summary(cache, computed: 0, seconds: 0, reused: true)
         }
         if pending.count < finished.count { print("precompute: resuming at batch \(pending[0] + 1) of \(finished.count)") }
-        let views = try readViews(cache.file, layout: layout, padding: settings.augment.cropPadding)
+        let views = try readViews(cache.file, count: layout.count, views: layout.views)
         let start = Date()
         let computed = try fill(cache, pending: pending, source: source, runner: runner, teacher: teacher, views: views,
                                 padding: settings.augment.cropPadding, skipBad: skipBad)
@@ -117,9 +119,9 @@ public enum PrecomputeStage {
     /// The teacher checkpoint the cache is made from.
     static func teacherCheckpoint(_ config: PipelineConfig) -> String {
         switch config.cacheSettings.teacherCheckpoint {
-        case "last": config.teacherDirectory + "/last.h5"
-        case "best": config.teacherDirectory + "/best.h5"
-        default: config.cacheSettings.teacherCheckpoint
+        case .last: config.teacherDirectory + "/last.h5"
+        case .best: config.teacherDirectory + "/best.h5"
+        case .path(let path): path
         }
     }
 
@@ -150,9 +152,8 @@ public enum PrecomputeStage {
         return differences
     }
 
-    private static func create(_ path: String, _ layout: CacheLayout, _ settings: CacheConfig, _ runner: TeacherRunner,
-                               _ source: any ImageSource, _ teacher: LoadedTeacher, _ identity: [String: String],
-                               _ config: PipelineConfig, _ configText: String) throws -> CacheFile {
+    private static func create(_ path: String, _ layout: CacheLayout, _ settings: CacheConfig, _ source: any ImageSource,
+                               _ teacher: LoadedTeacher, _ identity: [String: String], _ configText: String) throws -> CacheFile {
         var views: [[View]] = [Array(repeating: .identity(padding: settings.augment.cropPadding), count: layout.count)]
         for view in 1..<Swift.max(1, layout.views) {
             var generator = SeededGenerator(seed: settings.seed &* 7919 &+ UInt64(view))
@@ -160,7 +161,7 @@ public enum PrecomputeStage {
         }
         let formatter = ISO8601DateFormatter()
         var attributes: [String: AttributeValue] = identity.mapValues { .string($0) }
-        attributes["schema_version"] = .int(1)
+        attributes["schema_version"] = .int(2)
         attributes["teacher_checkpoint"] = .string(absolutePath(teacher.path))
         attributes["teacher_arch"] = .string(teacher.model.arch)
         attributes["dataset_path"] = .string(absolutePath(source.path))
@@ -172,18 +173,18 @@ public enum PrecomputeStage {
         attributes["pipeline_config"] = .string(configText)
         attributes["created_at"] = .string(formatter.string(from: Date()))
         attributes["tool_version"] = .string(toolVersion)
-        return try CacheFile.create(path: path, layout: layout, settings: settings, runner: runner,
+        return try CacheFile.create(path: path, layout: layout, chunkRows: settings.chunkRows, cropPadding: settings.augment.cropPadding,
                                     labels: source.labels, views: views, attributes: attributes)
     }
 
     /// The views stored in the cache, `[view][image]`.
-    static func readViews(_ file: HDF5File, layout: CacheLayout, padding: Int) throws -> [[View]] {
+    static func readViews(_ file: HDF5File, count: Int, views: Int) throws -> [[View]] {
         let dy = try file.dataset("views/dy", as: UInt8.self).read()
         let dx = try file.dataset("views/dx", as: UInt8.self).read()
         let flip = try file.dataset("views/flip", as: UInt8.self).read()
-        return (0..<layout.views).map { view in
-            (0..<layout.count).map { image in
-                let at = view * layout.count + image
+        return (0..<views).map { view in
+            (0..<count).map { image in
+                let at = view * count + image
                 return View(dy: Int(dy[at]), dx: Int(dx[at]), flip: flip[at] != 0)
             }
         }
@@ -194,7 +195,7 @@ public enum PrecomputeStage {
         var index: Int
         /// The images, and the rows among them that could not be read (stored black).
         var batch: Result<(ImageBatch, Set<Int>), Error>
-        var outputs: TeacherOutputs?
+        var rows: [[CachedValues]]?
     }
 
     /// Runs the reader, the teacher and the writer over the pending batches.
@@ -217,7 +218,7 @@ public enum PrecomputeStage {
             while let work = toWrite.pop() {
                 do {
                     let (batch, skipped) = try work.batch.get()
-                    try cacheBox.value.write(batch: work.index, outputs: work.outputs!,
+                    try cacheBox.value.write(batch: work.index, rows: work.rows!,
                                              pixels: layout.batch(work.index).view == 0 ? batch.pixels : nil, skipped: skipped)
                 } catch {
                     writerError.set(error)
@@ -242,7 +243,7 @@ public enum PrecomputeStage {
                                views: Array(views[view][rows]), padding: padding)
                 }
                 var finished = work
-                finished.outputs = runner.run(input, labels: batch.labels.map(Int.init))
+                finished.rows = runner.rows(input)
                 guard toWrite.push(finished) else { break }
                 done += rows.count
                 bar.update(done)
@@ -279,7 +280,7 @@ public enum PrecomputeStage {
     }
 
     private static func summary(_ cache: CacheFile, computed: Int, seconds: Double, reused: Bool) throws -> PrecomputeSummary {
-        let groups = ["labels", "images"] + cache.layout.groups.map(\.path) + ["views/dy", "views/dx", "views/flip"]
+        let groups = ["labels", "images"] + cache.layout.schema.groups.flatMap { $0.datasets.map(\.path) } + ["views/dy", "views/dx", "views/flip"]
         let bytes = try groups.map { ($0, try cache.file.info($0).storedBytes) }
         let fileBytes = (try FileManager.default.attributesOfItem(atPath: cache.path)[.size] as? NSNumber)?.intValue ?? 0
         return PrecomputeSummary(path: cache.path, rows: cache.layout.count * cache.layout.views, computedRows: computed,

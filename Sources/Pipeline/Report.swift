@@ -1,5 +1,5 @@
 // The result table: every student's runs gathered from their summary.json files, aggregated over
-// seeds (mean and sample standard deviation), compared with the `none` baseline, written as
+// seeds (mean and sample standard deviation), compared with the baseline (the student that learns from labels alone), written as
 // report.md and report.json under the run folder and printed.
 import Foundation
 import NN
@@ -19,7 +19,8 @@ public struct StudentResult: Codable, Sendable {
     public var agreementMean: Double
     public var trainSeconds: Double
     public var imagesPerSecond: Double
-    /// Last-epoch accuracy over the `none` student's, in points; nil without a `none` student.
+    /// Last-epoch accuracy over the baseline's (the first student whose terms use labels only), in
+    /// points; nil without one.
     public var gainOverNone: Double?
     /// Whether the gain exceeds the spread between seeds (the larger standard deviation of the two).
     public var gainExceedsSpread: Bool?
@@ -51,8 +52,10 @@ enum Report {
                 agreementMean: mean(runs.map(\.agreement)), trainSeconds: runs.reduce(0) { $0 + $1.trainSeconds },
                 imagesPerSecond: mean(runs.map(\.imagesPerSecond)), gainOverNone: nil, gainExceedsSpread: nil))
         }
-        if let baseline = results.first(where: { $0.method == "none" }) {
-            for index in results.indices where results[index].method != "none" {
+        // The baseline: the first student that learns from labels alone.
+        let baselineName = (config.students ?? []).first { !$0.usesTeacher && $0.initStage == nil }?.name
+        if let baseline = results.first(where: { $0.student == baselineName }) {
+            for index in results.indices where results[index].student != baselineName {
                 let gain = 100 * (results[index].lastAccuracyMean - baseline.lastAccuracyMean)
                 results[index].gainOverNone = gain
                 // With a single run on either side there is no spread to compare with.
@@ -108,7 +111,7 @@ enum Report {
             .write(to: URL(fileURLWithPath: config.runDirectory + "/report.json"), options: .atomic)
         let text = "# \(config.name): distillation results\n\n" + table([teacher] + results)
             + "\n\nLast = test accuracy after the final epoch (the primary number); best = the best epoch's (optimistic). "
-            + "Gain = last-accuracy mean minus the `none` student's, in points; beyond spread = larger than both students' standard deviations over seeds. "
+            + "Gain = last-accuracy mean minus the baseline's (the student trained on labels alone: `none`), in points; beyond spread = larger than both students' standard deviations over seeds. "
             + "Agreement = test images where the student's class is the teacher's. Train time and img/s: all seeds, training only (evaluation excluded); "
             + "a student's init stage counts in its time but not in its img/s.\n\n![test accuracy per epoch](accuracy.svg)\n"
         try text.write(toFile: config.runDirectory + "/report.md", atomically: true, encoding: .utf8)

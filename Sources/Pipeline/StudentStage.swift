@@ -56,10 +56,13 @@ public enum StudentStage {
         guard !students.isEmpty else {
             throw ConfigError(file: "pipeline \(config.name)", message: options.student.map { "no student called '\($0)'" } ?? "no students: add a students: section")
         }
+        try validatePlan(config)
         let tasks = students.flatMap { student in
             student.seeds.filter { options.seed == nil || $0 == options.seed }.map { (student: student, seed: $0) }
         }
         let context = try DistillContext(config, onlineTeacher: options.onlineTeacher)
+        // Every student's methods against this cache, before any training.
+        for student in students { _ = try PreparedStudent(student, context: context, seed: student.seeds[0]) }
         var runs: [StudentRun] = []
         for (student, seed) in tasks {
             do {
@@ -83,6 +86,26 @@ public enum StudentStage {
         return runs
     }
 
+    /// Checks every student's methods against the cache the pipeline's settings describe, with a
+    /// freshly made teacher of its architecture: a missing group or a wrong name is found before
+    /// the teacher is trained or the cache written. Needs the training images (for their shape).
+    public static func validatePlan(_ config: PipelineConfig) throws {
+        guard let students = config.students, !students.isEmpty else { return }
+        let source = try openImageSource(config.data.train)
+        let file = "pipeline \(config.name)"
+        let make = { (arch: String) in
+            try Models.make(arch, classes: source.classNames.count, inChannels: source.channels, imageSize: source.height, seed: 0)
+        }
+        let schema = try CacheSchema(settings: config.cacheSettings, teacher: try make(config.teacher.arch),
+                                     imageShape: [source.height, source.width, source.channels], classes: source.classNames.count, file: file)
+        for student in students {
+            let model = try make(student.arch)
+            let probe = GradMode.withoutGrad { model.forward(Tensor.zeros([2, source.channels, source.height, source.width]), upto: nil) }
+            _ = try PreparedStudent(student, setup: TermSetup(owner: "students.\(student.name)", file: file, student: model, probe: probe,
+                                                              schema: schema, cachePath: "\(file)'s cache settings", images: source.count, seed: 0))
+        }
+    }
+
     /// Where one student's seed writes its checkpoints and metrics.
     static func directory(_ config: PipelineConfig, _ student: StudentConfig, seed: UInt64, online: Bool = false) -> String {
         config.runDirectory + (online ? "/online/" : "/students/") + "\(student.name)/seed\(seed)"
@@ -92,22 +115,45 @@ public enum StudentStage {
     static func train(_ student: StudentConfig, seed: UInt64, context: DistillContext, config: PipelineConfig,
                       configText: String, online: Bool, restart: Bool) throws -> StudentRun {
         let folder = directory(config, student, seed: seed, online: online)
-        let model = try Models.make(student.arch, classes: context.classes.count, inChannels: context.train.channels,
-                                    imageSize: context.train.height, seed: seed)
+        let prepared = try PreparedStudent(student, context: context, seed: seed)
+        let model = prepared.model
         let labelled = context.labelled(student.labels)
         print("student \(student.name) (\(student.method), \(student.arch), \(model.parameterCount) parameters), seed \(seed), "
               + "\(labelled.indices.count) labelled images")
         let attributes = TeacherStage.checkpointAttributes(config, classes: context.classes, configText: configText)
         var initSeconds = 0.0
-        if let stage = student.initStage {
-            initSeconds = try initialise(model, stage: stage, student: student, seed: seed, context: context, folder: folder + "/init",
-                                         attributes: attributes, restart: restart).trainSeconds
+        if let (entry, stage) = prepared.initStage {
+            var settings = student.training(seed: seed)
+            settings.epochs = entry.epochs
+            if let lr = entry.lr { settings.optimizer.lr = lr }
+            let trainer = context.trainer(model, config: settings, folder: folder + "/init", stage: "\(student.name) \(type(of: entry.stage).kind)",
+                                          attributes: attributes, indices: nil)
+            trainer.settingsText = student.canonical + " seed \(seed) init_stage"
+            trainer.extraParameters = stage.parameters
+            trainer.epochMetrics = stage.epochMetrics
+            initSeconds = try trainer.run(restart: restart) { input, indices, step in
+                let output = model.forward(input, upto: stage.depth)
+                let batch = context.batch(input: input, output: output, indices: indices, labels: labelled.mask, step: step)
+                return (try stage.loss(batch), (output.logits ?? Tensor.zeros([indices.count, context.classes.count])).detached)
+            }.trainSeconds
         }
         let trainer = context.trainer(model, config: student.training(seed: seed), folder: folder, stage: student.name,
-                                      attributes: attributes, indices: student.method == "none" ? labelled.indices : nil)
+                                      attributes: attributes, indices: student.usesTeacher ? nil : labelled.indices)
+        trainer.settingsText = student.canonical + " seed \(seed)"
         trainer.teacherPredictions = context.teacherPredictions
-        let summary = try trainer.run(restart: restart) { input, indices, epoch in
-            try mainLoss(model, student: student, input: input, indices: indices, epoch: epoch, isLabelled: labelled.mask, context: context)
+        trainer.extraParameters = prepared.terms.flatMap { $0.prepared.parameters }
+        trainer.extraState = prepared.terms.flatMap { $0.prepared.state }
+        var last: StudentBatch?
+        trainer.afterStep = { for term in prepared.terms { term.prepared.finishStep(last!) } }
+        let differentiatesInput = prepared.terms.contains { $0.prepared.differentiatesInput }
+        let summary = try trainer.run(restart: restart) { input, indices, step in
+            if differentiatesInput { input.requiresGrad = true }
+            let batch = context.batch(input: input, output: model.forward(input, upto: nil), indices: indices, labels: labelled.mask, step: step)
+            last = batch
+            let total = try prepared.terms.reduce(Tensor(0)) { total, term in
+                total + term.entry.weight(epoch: step.epoch, of: student.epochs, progress: step.progress) * (try term.prepared.loss(batch))
+            }
+            return (total, batch.logits)
         }
         let run = StudentRun(student: student.name, method: student.method, arch: student.arch, seed: seed,
                              parameters: model.parameterCount, flopsPerImage: 2 * model.macsPerImage,
@@ -119,117 +165,34 @@ public enum StudentStage {
         try encoder.encode(run).write(to: URL(fileURLWithPath: folder + "/summary.json"), options: .atomic)
         return run
     }
+}
 
-    /// The main stage's loss: the weighted terms of the student's configuration.
-    static func mainLoss(_ model: any Classifier, student: StudentConfig, input: Tensor, indices: [Int], epoch: Int,
-                         isLabelled: [Bool], context: DistillContext) throws -> (loss: Tensor, logits: Tensor) {
-        let view = (epoch - 1) % context.views
-        let needsInputGrad = student.terms.contains { $0.loss == "at_grad" }
-        if needsInputGrad { input.requiresGrad = true }
-        let output = model.forward(input, upto: nil)
-        let logits = output.logits!
-        var total = Tensor(0)
-        for term in student.terms {
-            let weight = term.weight(epoch: epoch, of: student.epochs)
-            switch term.loss {
-            case "ce":
-                total = total + weight * crossEntropy(logits: logits, labels: indices.map { isLabelled[$0] ? Int(context.train.labels[$0]) : -1 })
-            case "kd":
-                let teacher = try context.targets.rows("logits", view: view, indices: indices)
-                total = total + weight * softTargetLoss(studentLogits: logits, teacherLogits: teacher, temperature: term.temperature ?? 4)
-            case "at":
-                for pair in term.pairs ?? [] {
-                    let stage = model.stageIndex(pair[0])! - 1
-                    let teacher = try context.targets.rows("attention/" + pair[1], view: view, indices: indices)
-                    total = total + weight * attentionTransferLoss(student: attentionMap(output.features[stage]), teacher: teacher)
-                }
-            default: // at_grad
-                let labels = indices.map { Int(context.train.labels[$0]) }
-                let studentGrad = gradients(of: crossEntropy(logits: logits, labels: labels) * Double(indices.count), wrt: [input], createGraph: true)[0]
-                let teacher = try context.targets.inputGradients(view: view, indices: indices)
-                total = total + weight * inputGradientLoss(student: studentGrad, teacher: teacher)
-            }
-        }
-        return (total, logits)
+/// A student's methods bound to one fresh model: its main-stage terms and its initialisation stage.
+struct PreparedStudent {
+    let model: any Classifier
+    let terms: [(entry: WeightedTerm, prepared: any PreparedTerm)]
+    let initStage: (entry: InitStageEntry, stage: any PreparedInitStage)?
+
+    /// Binds `student`'s methods to `setup` (its model, cache and seed), checking every name and shape.
+    init(_ student: StudentConfig, setup: TermSetup) throws {
+        model = setup.student
+        terms = try student.terms.map { ($0, try $0.term.prepare(setup)) }
+        initStage = try student.initStage.map { ($0, try $0.stage.prepare(setup)) }
     }
 
-    /// FitNet's hint stage or the activation-boundary initialisation, through connectors.
-    static func initialise(_ model: any Classifier, stage: InitStage, student: StudentConfig, seed: UInt64, context: DistillContext,
-                           folder: String, attributes: [String: AttributeValue], restart: Bool) throws -> TrainingSummary {
-        var generator = SeededGenerator(seed: seed &+ 101)
-        let probe = GradMode.withoutGrad { model.forward(Tensor.zeros([2, context.train.channels, context.train.height, context.train.width]), upto: nil) }
-        var connectors: [Sequential] = []
-        var points: [(student: Int, teacher: String, shape: [Int])] = []
-        for pair in stage.pairs {
-            let teacherShape: [Int]
-            let studentShape: [Int]
-            let index: Int
-            if stage.kind == "hint" {
-                guard let stageIndex = model.stageIndex(pair[0]) else {
-                    throw ConfigError(file: context.pipelineName, message: "students.\(student.name): \(student.arch) has no stage '\(pair[0])'; its stages are \(model.stageNames.joined(separator: ", "))")
-                }
-                index = stageIndex - 1
-                studentShape = Array(probe.features[index].shape.dropFirst())
-                teacherShape = Array(try context.reader.file.info("features/" + pair[1]).shape.dropFirst(2))
-            } else {
-                guard let pointIndex = model.preActivationNames.firstIndex(of: pair[0]) else {
-                    throw ConfigError(file: context.pipelineName, message: "students.\(student.name): \(student.arch) has no pre-activation '\(pair[0])'; its points are \(model.preActivationNames.joined(separator: ", "))")
-                }
-                index = pointIndex
-                studentShape = Array(probe.preActivations[index].shape.dropFirst())
-                let bits = try context.reader.file.dataset("boundary/" + pair[1], as: UInt8.self)
-                let (c, h, w) = (Int(try bits.attribute("C").intValue ?? 0), Int(try bits.attribute("H").intValue ?? 1), Int(try bits.attribute("W").intValue ?? 1))
-                teacherShape = studentShape.count == 1 ? [c] : [c, h, w]
-            }
-            guard studentShape.count == teacherShape.count, studentShape.dropFirst().elementsEqual(teacherShape.dropFirst()) else {
-                throw ConfigError(file: context.pipelineName, message: "students.\(student.name): cannot connect student \(pair[0]) \(studentShape) to teacher \(pair[1]) \(teacherShape): the spatial sizes must match")
-            }
-            let (inChannels, outChannels) = (studentShape[0], teacherShape[0])
-            var layers: [any Layer] = studentShape.count == 1
-                ? [Linear(inChannels, outChannels, bias: false, generator: &generator), BatchNorm(outChannels)]
-                : [Conv2d(inChannels, outChannels, kernel: 1, bias: false, generator: &generator), BatchNorm(outChannels)]
-            if stage.kind == "hint" { layers.append(ReLU()) }
-            connectors.append(Sequential(layers))
-            points.append((index, pair[1], teacherShape))
-        }
-        var config = student.training(seed: seed)
-        config.epochs = stage.epochs
-        if let lr = stage.lr { config.optimizer.lr = lr }
-        let trainer = context.trainer(model, config: config, folder: folder, stage: "\(student.name) \(stage.kind)",
-                                      attributes: attributes, indices: nil)
-        trainer.extraParameters = connectors.enumerated().flatMap { index, connector in
-            connector.namedParameters(prefix: "connector\(index).")
-        }
-        let deepest = (points.map(\.student).max() ?? 0) + 1
-        let margin = stage.margin ?? 1
-        // AB: per layer, teacher-agreeing firings and elements seen this epoch.
-        var agreements = [(agree: Int, total: Int)](repeating: (0, 0), count: points.count)
-        if stage.kind == "ab" {
-            trainer.epochMetrics = {
-                defer { agreements = agreements.map { _ in (0, 0) } }
-                let names = stage.pairs.map { "activation_similarity/" + $0[0] }
-                return Dictionary(uniqueKeysWithValues: zip(names, agreements.map { Double($0.agree) / Double(Swift.max(1, $0.total)) }))
-            }
-        }
-        return try trainer.run(restart: restart) { input, indices, epoch in
-            let view = (epoch - 1) % context.views
-            let output = model.forward(input, upto: stage.kind == "hint" ? deepest : nil)
-            var total = Tensor(0)
-            for (k, point) in points.enumerated() {
-                if stage.kind == "hint" {
-                    let hint = try context.targets.rows("features/" + point.teacher, view: view, indices: indices)
-                    total = total + hintLoss(prediction: connectors[k](output.features[point.student]), hint: hint)
-                } else {
-                    let firing = try context.targets.firing(point.teacher, view: view, indices: indices, shape: point.shape)
-                    let weight = 1 / Foundation.pow(2, Double(points.count - 1 - k))
-                    let connected = connectors[k](output.preActivations[point.student])
-                    total = total + weight * activationBoundaryLoss(connected: connected, teacherFiring: firing, margin: margin)
-                    agreements[k].agree += Tensor.signAgreements(connected, mask: firing)
-                    agreements[k].total += firing.count
-                }
-            }
-            let logits = output.logits ?? Tensor.zeros([indices.count, context.classes.count])
-            return (total, logits.detached)
-        }
+    /// A fresh model of `student` for `seed`, bound to `context`'s cache.
+    init(_ student: StudentConfig, context: DistillContext, seed: UInt64) throws {
+        let model = try Models.make(student.arch, classes: context.classes.count, inChannels: context.train.channels,
+                                    imageSize: context.train.height, seed: seed)
+        try self.init(student, setup: context.setup(student, model: model, seed: seed))
+    }
+}
+
+extension DistillContext {
+    /// One batch as a student's terms see it: labels only where `labelled` says so.
+    func batch(input: Tensor, output: ModelOutput, indices: [Int], labels labelled: [Bool], step: TrainingStep) -> StudentBatch {
+        StudentBatch(input: input, output: output, indices: indices, labels: indices.map { labelled[$0] ? Int(train.labels[$0]) : -1 },
+                     epoch: step.epoch, epochs: 0, progress: step.progress, step: step.global,
+                     teacher: TeacherRows(source: targets, view: view(epoch: step.epoch), indices: indices))
     }
 }

@@ -10,6 +10,8 @@ import Tensor
 public enum TeacherStage {
     @discardableResult
     public static func run(_ config: PipelineConfig, configText: String, restart: Bool = false) throws -> TrainingSummary {
+        // The students' methods must fit the cache the pipeline asks for before hours go into a teacher.
+        try StudentStage.validatePlan(config)
         let trainSet = try ImageSet(path: config.data.train)
         let testSet = try ImageSet(path: config.data.test)
         try checkCompatible(trainSet, testSet, config)

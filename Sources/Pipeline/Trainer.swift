@@ -28,10 +28,23 @@ public struct TrainingSummary: Sendable {
     public var lastAgreement: Double?
 }
 
+/// Where a batch is in the run: its epoch (1-based), its number in the epoch (0-based), the
+/// batches per epoch.
+public struct TrainingStep: Sendable {
+    public var epoch: Int
+    public var batch: Int
+    public var batches: Int
+
+    /// Epochs done, counting this batch.
+    public var progress: Double { Double(epoch - 1) + Double(batch + 1) / Double(batches) }
+    /// The batch's number in the whole run (0-based).
+    public var global: Int { (epoch - 1) * batches + batch }
+}
+
 /// Trains one classifier. `loss` maps a batch (inputs `[n,C,H,W]` and the sample indices) to the
 /// loss to minimise and the logits (for the training accuracy).
 public final class Trainer {
-    public typealias LossFunction = (_ input: Tensor, _ indices: [Int], _ epoch: Int) throws -> (loss: Tensor, logits: Tensor)
+    public typealias LossFunction = (_ input: Tensor, _ indices: [Int], _ step: TrainingStep) throws -> (loss: Tensor, logits: Tensor)
 
     let model: any Classifier
     let trainSet: ImageSet
@@ -53,6 +66,13 @@ public final class Trainer {
     public var teacherPredictions: [Int]?
     /// Trained along with the model (regressors, connectors); saved under `extra/` in `last.h5`.
     public var extraParameters: [(name: String, tensor: Tensor)] = []
+    /// Kept along with the model but not trained (memory banks); saved under `extra/` in `last.h5`.
+    public var extraState: [(name: String, tensor: Tensor)] = []
+    /// Called after each optimiser step.
+    public var afterStep: (() -> Void)?
+    /// What identifies the run's settings in its checkpoints (a resumed run must match it); by
+    /// default the training configuration.
+    public var settingsText: String?
 
     public init(model: any Classifier, trainSet: ImageSet, testSet: ImageSet, normalization: Normalization,
                 config: TrainingConfig, directory: String, stage: String, attributes: [String: AttributeValue]) {
@@ -73,6 +93,7 @@ public final class Trainer {
 
     /// The configuration as canonical JSON, stored in checkpoints to detect changes on resume.
     var configText: String {
+        if let settingsText { return settingsText }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: (try? encoder.encode(config)) ?? Data(), as: UTF8.self)
@@ -100,7 +121,7 @@ public final class Trainer {
             guard saved["training_config"]?.stringValue == configText else {
                 throw TrainingError(message: "\(lastPath) was trained with another configuration:\n  saved:   \(saved["training_config"]?.stringValue ?? "none")\n  current: \(configText)\nremove \(directory) or pass --restart")
             }
-            try Checkpoint.loadExtra(lastPath, into: extraParameters)
+            try Checkpoint.loadExtra(lastPath, into: extraParameters + extraState)
             if let momentum = try Checkpoint.momentum(lastPath, for: model, extra: extraParameters) { optimizer.setVelocities(momentum) }
             let epoch = Int(saved["epoch"]?.intValue ?? 0)
             startEpoch = epoch + 1
@@ -134,7 +155,7 @@ public final class Trainer {
                     base: config.optimizer.lr, iteration: iteration, total: totalIterations, iterationsPerEpoch: batches,
                     warmupIterations: Int((config.optimizer.warmupEpochs ?? 0) * Double(batches)))
                 optimizer.zeroGrad()
-                let (value, logits) = try loss(input, indices, epoch)
+                let (value, logits) = try loss(input, indices, TrainingStep(epoch: epoch, batch: batch, batches: batches))
                 let lossValue = value.item
                 guard lossValue.isFinite else {
                     throw TrainingError(message: "\(stage): the loss is \(lossValue) at epoch \(epoch), batch \(batch + 1); "
@@ -143,6 +164,7 @@ public final class Trainer {
                 value.backward()
                 if let maxNorm = config.optimizer.clipNorm { clipGradientNorm(model.parameters + extraParameters.map(\.tensor), maxNorm: maxNorm) }
                 optimizer.step()
+                afterStep?()
                 lossSum += lossValue * Double(indices.count)
                 for (prediction, index) in zip(argmaxRows(logits.detached), indices) where prediction == Int(trainSet.labels[index]) { correct += 1 }
                 seen += indices.count
@@ -178,7 +200,7 @@ public final class Trainer {
             state["train_seconds"] = .double(summary.trainSeconds)
             state["training_config"] = .string(configText)
             if summary.bestEpoch == epoch { try Checkpoint.save(model, to: bestPath, attributes: state) }
-            try Checkpoint.save(model, to: lastPath, attributes: state, extra: extraParameters, momentum: optimizer.velocities)
+            try Checkpoint.save(model, to: lastPath, attributes: state, extra: extraParameters, state: extraState, momentum: optimizer.velocities)
         }
         let records = try metrics.records()
         summary.lastAgreement = records.last?.agreement

@@ -27,6 +27,8 @@ enum Op {
     case batchNorm(eps: Double)
     case marginSquares(Double)
     case channelPowerSum(Double)
+    case memoryScores(MemoryRows)
+    case memoryCombination(MemoryRows)
 }
 
 enum Derivatives {
@@ -125,6 +127,10 @@ enum Derivatives {
             return [Tensor.marginSquaresGradient(a, mask: inputs[1], margin: margin, upstream: g), nil]
         case .channelPowerSum(let p):
             return [Tensor.channelPowerSumGradient(a, p: p, upstream: g)]
+        case .memoryScores(let memory):
+            return [Tensor.memoryCombination(g, memory)]
+        case .memoryCombination(let memory):
+            return [Tensor.memoryScores(g, memory)]
         }
     }
 

@@ -34,7 +34,7 @@ enum CacheBench {
         print(row(["group", "bytes/image", "float32 bytes/image", "random rows s/epoch", "random blocks s/epoch", "teacher s/epoch", "teacher / blocks"]))
         print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]))
         let file = try HDF5File.open(config.cachePath)
-        for group in try reader.groups() {
+        for group in try reader.datasets() {
             let info = try file.info(group.path)
             let randomBatches = group.rowLength > 4096 ? Array(batches.prefix(batches.count / 10)) : batches
             let (sampled, blockSeconds) = try {

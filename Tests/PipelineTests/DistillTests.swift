@@ -34,7 +34,21 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
          optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
          init_stage: {kind: ab, epochs: 1, margin: 1, pairs: [[conv1, conv1], [conv2, conv2], [fc1, fc1]]},
          terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}]}
+      - {name: dkd, method: dkd, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         terms: [{loss: ce, weight: 1}, {loss: dkd, weight: 1, alpha: 1, beta: 8, temperature: 4, warmup_epochs: 0.5}]}
+      - {name: dist, method: dist, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         terms: [{loss: ce, weight: 1}, {loss: dist, weight: 1, beta: 2, gamma: 2, temperature: 4}]}
+      - {name: kd-ls, method: kd-ls, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 9, temperature: 2, standardize: true}]}
+      - {name: crd, method: crd, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+         optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+         terms: [{loss: ce, weight: 1}, {loss: crd, weight: 0.8, dimension: 32, negatives: 256, temperature: 0.07, momentum: 0.5}]}
     """
+
+let allMethods = ["none", "kd", "fitnet", "at", "at-grad", "ab", "dkd", "dist", "kd-ls", "crd"]
 
 @Suite(.serialized) struct DistillTests {
     @Test func everyMethodTrainsFromTheCacheAndIsReported() throws {
@@ -43,7 +57,7 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         #expect(try tiny.precompute().status == 0)
         let result = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml")], currentDirectory: tiny.folder.path)
         #expect(result.status == 0, "\(result.error)")
-        for method in ["none", "kd", "fitnet", "at", "at-grad", "ab"] {
+        for method in allMethods {
             #expect(result.output.contains("| \(method) | \(method) | mnist_student |"), "\(method) missing from \(result.output)")
             let summary = tiny.folder.file("runs/tiny/students/\(method)/seed0/summary.json")
             #expect(FileManager.default.fileExists(atPath: summary), "\(summary)")
@@ -52,7 +66,7 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         let report = try String(contentsOfFile: tiny.folder.file("runs/tiny/report.md"), encoding: .utf8)
         #expect(report.contains("gain vs none"))
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: tiny.folder.file("runs/tiny/report.json")))) as? [String: Any]
-        #expect((json?["students"] as? [Any])?.count == 6)
+        #expect((json?["students"] as? [Any])?.count == allMethods.count)
         // The none student saw only its 100 labelled images an epoch.
         let none = try MetricsLog(path: tiny.folder.file("runs/tiny/students/none/seed0/metrics.jsonl")).records()
         #expect(none.count == 1 && none[0].imagesPerSecond > 0)
@@ -62,7 +76,10 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         #expect(kdRecords.last?.agreement == kdSummary.agreement && (0...1).contains(kdSummary.agreement) && kdSummary.agreement > 0)
         #expect(FileManager.default.fileExists(atPath: tiny.folder.file("runs/tiny/students/kd/seed0/events.out.tfevents.kd")))
         let chart = try String(contentsOfFile: tiny.folder.file("runs/tiny/accuracy.svg"), encoding: .utf8)
-        #expect(chart.hasPrefix("<svg") && ["none", "kd", "fitnet", "at", "at-grad", "ab"].allSatisfy { chart.contains(">\($0) ") })
+        #expect(chart.hasPrefix("<svg") && allMethods.allSatisfy { chart.contains(">\($0) ") })
+        // CRD keeps its heads and memory banks with the student, so it resumes exactly.
+        let crd = try HDF5File.open(tiny.folder.file("runs/tiny/students/crd/seed0/last.h5"))
+        #expect(try crd.info("extra/crd.memory_student").shape == [300, 32] && (try crd.contains("optimizer/momentum_buffer/extra/crd.embed_s.weight")))
         #expect(result.output.contains("| teacher | - | mnist_teacher |"), "\(result.output)")
         // AB logs the share of firings that agree with the teacher's, per layer.
         let abInit = try MetricsLog(path: tiny.folder.file("runs/tiny/students/ab/seed0/init/metrics.jsonl")).records()
@@ -127,7 +144,8 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
               - {name: every-term, method: fitnet, arch: mnist_student, epochs: 2, batch_size: 32, seeds: [0], labels: 100, \(sgd),
                  init_stage: {kind: hint, epochs: 1, pairs: [[conv2, conv2]]},
                  terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}, {loss: at, weight: 50, pairs: [[conv1, conv1], [pool, pool]]},
-                         {loss: at_grad, weight: 1}]}
+                         {loss: at_grad, weight: 1}, {loss: dkd, weight: 0.1, alpha: 1, beta: 8, temperature: 4},
+                         {loss: crd, weight: 0.8, dimension: 16, negatives: 64, temperature: 0.07, momentum: 0.5}]}
               - {name: ab, method: ab, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100, \(sgd),
                  init_stage: {kind: ab, epochs: 2, margin: 1, pairs: [[conv1, conv1], [conv2, conv2], [fc1, fc1]]},
                  terms: [{loss: ce, weight: 1}]}
@@ -207,6 +225,6 @@ let everyMethod = fullCache.replacingOccurrences(of: "attention: {layers: [conv1
         let config = try run(tiny.kd, ["distill", "--config", tiny.folder.file("tiny.yaml")], currentDirectory: tiny.folder.path)
         #expect(config.status != 0, "\(config.error)")
         #expect(config.error.contains("students.kd") || config.error.contains("students.fitnet"), "\(config.error)")
-        #expect(config.error.contains("add it to cache.") && config.error.contains("kd precompute"), "\(config.error)")
+        #expect(config.error.contains("add it with cache.") && config.error.contains("kd precompute"), "\(config.error)")
     }
 }

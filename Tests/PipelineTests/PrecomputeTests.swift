@@ -22,6 +22,7 @@ let fullCache = """
       attention: {layers: [conv1, pool], mode: sum_p, p: 2}
       boundary: [conv1, fc1]
       input_grad: true
+      embedding: true
     """
 
 @Suite(.serialized) struct PrecomputeTests {
@@ -56,7 +57,13 @@ let fullCache = """
         let model = try Models.make("mnist_student", classes: 10, inChannels: 1, imageSize: 28, seed: 0)
         try Checkpoint.load(tiny.teacherDirectory + "/last.h5", into: model)
         model.train(false)
-        let rows = [0, 7, 299]
+        // Rows 0, 7, 299 and the first image whose label this 1-epoch teacher gets wrong: the cached
+        // input gradient is taken against the teacher's predicted class, never the label.
+        let allLogits = try file.dataset("logits", as: Float.self).read(offset: [1, 0, 0], count: [1, 300, 10])
+        let predictions = (0..<300).map { image in (0..<10).max { allLogits[image * 10 + $0] < allLogits[image * 10 + $1] }! }
+        let mistaken = try #require((0..<300).first { predictions[$0] != Int(set.labels[$0]) }, "the teacher predicts every label")
+        let rows = [0, 7, 299, mistaken]
+        #expect(try file.dataset("input_grad", as: Float16.self).attribute("class").stringValue == "teacher_prediction")
         let views = try rows.map { row in
             View(dy: Int(try file.dataset("views/dy", as: UInt8.self).read(offset: [1, row], count: [1, 1])[0]),
                  dx: Int(try file.dataset("views/dx", as: UInt8.self).read(offset: [1, row], count: [1, 1])[0]),
@@ -65,8 +72,8 @@ let fullCache = """
         let x = set.batch(rows, normalization: Normalization(mean: [0.286], std: [0.353]), views: views, padding: 2)
         x.requiresGrad = true
         let output = model.forward(x, upto: nil)
-        let labels = rows.map { Int(set.labels[$0]) }
-        let inputGrad = gradients(of: crossEntropy(logits: output.logits!, labels: labels) * Double(rows.count), wrt: [x])[0].scalars
+        let inputGrad = gradients(of: crossEntropy(logits: output.logits!, labels: rows.map { predictions[$0] }) * Double(rows.count), wrt: [x])[0].scalars
+        let labelGrad = gradients(of: crossEntropy(logits: output.logits!, labels: rows.map { Int(set.labels[$0]) }) * Double(rows.count), wrt: [x])[0].scalars
         let maps = output.features[0].pow(2).sum(axes: [1]).reshaped([rows.count, -1]).l2Normalized(axis: 1).scalars
         let signs = output.preActivations[0].scalars.map { $0 > 0 }
         for (k, row) in rows.enumerated() {
@@ -81,6 +88,11 @@ let fullCache = """
             let scale = try file.dataset("input_grad_scale", as: Float.self).read(offset: [1, row], count: [1, 1])[0]
             let live = inputGrad[(k * 784)..<((k + 1) * 784)]
             #expect(zip(grad, live).allSatisfy { Swift.abs(Float($0) * scale - $1) <= 1e-3 * scale + 1e-12 })
+            if row == mistaken {
+                // Against the label the gradient is another one altogether.
+                let withLabel = labelGrad[(k * 784)..<((k + 1) * 784)]
+                #expect(!zip(grad, withLabel).allSatisfy { Swift.abs(Float($0) * scale - $1) <= 1e-3 * scale + 1e-12 })
+            }
         }
     }
 
@@ -188,7 +200,8 @@ let fullCache = """
             assert f["features/conv2"].dtype == np.float16
             bits = np.unpackbits(f["boundary/conv1"][0, 0])[: 8 * 26 * 26]
             assert bits.shape == (5408,)
-            assert f.attrs["num_views"] == 2 and f.attrs["schema_version"] == 1
+            assert f.attrs["num_views"] == 2 and f.attrs["schema_version"] == 2
+            assert f["input_grad"].attrs["class"] == "teacher_prediction"
             print("read", len(names), "datasets")
             """
         let result = try run(which("python3")!, ["-c", script, tiny.cachePath])

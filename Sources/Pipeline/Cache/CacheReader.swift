@@ -1,9 +1,10 @@
-// Reading a cache by rows: the rows of one view of a `[V, N, ...]` group, in any order, into a
-// caller's buffer. This is what distillation reads every batch.
+// Reading a cache by rows: the rows of one view of a `[V, N, ...]` group, in any order. This is
+// what distillation reads every batch; batches made of blocks of consecutive rows cost one read
+// per block.
 import HDF5
 import Tensor
 
-/// A read-only cache with its groups opened once.
+/// A read-only cache, its size and its groups.
 public final class CacheReader {
     public let path: String
     let file: HDF5File
@@ -11,17 +12,43 @@ public final class CacheReader {
     public let count: Int
     /// V, the number of views.
     public let views: Int
+    /// The groups the file holds.
+    public let schema: CacheSchema
 
     public init(path: String) throws {
         self.path = path
         file = try HDF5File.open(path)
-        let labels = try file.info("labels").shape
-        count = labels[0]
+        count = try file.info("labels").shape[0]
         views = try file.info("views/dy").shape[0]
+        schema = try CacheSchema(file: file)
     }
 
-    /// The dataset paths of `[V, N, ...]` groups, and the values per row of each.
-    public func groups() throws -> [(path: String, rowLength: Int, type: ElementType?)] {
+    /// The rows `indices` of view `view` of every dataset of `group`, in the order given.
+    public func rows(of group: any CacheGroup, view: Int, indices: [Int]) throws -> [CachedValues] {
+        let runs = Self.runs(indices)
+        return try group.datasets.map { dataset in
+            joined(try runs.map { run in
+                try readValues(file, dataset.path, type: dataset.type, offset: [view, run.lowerBound] + dataset.row.map { _ in 0 },
+                               count: [1, run.count] + dataset.row)
+            })
+        }
+    }
+
+    /// Consecutive runs of `indices`, in order (batches are made of blocks, so there are few).
+    static func runs(_ indices: [Int]) -> [Range<Int>] {
+        var runs: [Range<Int>] = []
+        for index in indices {
+            if let last = runs.last, last.upperBound == index {
+                runs[runs.count - 1] = last.lowerBound..<(index + 1)
+            } else {
+                runs.append(index..<(index + 1))
+            }
+        }
+        return runs
+    }
+
+    /// The `[V, N, ...]` datasets of the file, and the values per row of each.
+    public func datasets() throws -> [(path: String, rowLength: Int, type: ElementType?)] {
         try file.walk().compactMap { entry in
             guard case .dataset(let info) = entry.kind, info.shape.count >= 2, info.shape[0] == views, info.shape[1] == count,
                   !entry.path.hasPrefix("/views/") else { return nil }
@@ -29,11 +56,10 @@ public final class CacheReader {
         }
     }
 
-    /// Rows `indices` of view `view` of `group`, row after row in the order given.
-    public func rows<T: HDF5Element>(_ group: String, as _: T.Type = T.self, view: Int, indices: [Int]) throws -> [T] {
-        let dataset = try file.dataset(group, as: T.self)
-        let shape = try dataset.shape
-        let rowShape = Array(shape.dropFirst(2))
+    /// Rows `indices` of view `view` of dataset `path`, one read per row (what the benchmark compares blocks with).
+    public func rows<T: HDF5Element>(_ path: String, as _: T.Type = T.self, view: Int, indices: [Int]) throws -> [T] {
+        let dataset = try file.dataset(path, as: T.self)
+        let rowShape = Array(try dataset.shape.dropFirst(2))
         let rowLength = rowShape.reduce(1, *)
         return try [T](unsafeUninitializedCapacity: rowLength * indices.count) { buffer, initialized in
             for (slot, index) in indices.enumerated() {
@@ -44,9 +70,9 @@ public final class CacheReader {
         }
     }
 
-    /// Rows `rows` (consecutive) of view `view` of `group`: one read, as fast as the disk allows.
-    public func block<T: HDF5Element>(_ group: String, as _: T.Type = T.self, view: Int, rows: Range<Int>) throws -> [T] {
-        let dataset = try file.dataset(group, as: T.self)
+    /// Rows `rows` (consecutive) of view `view` of dataset `path`: one read.
+    public func block<T: HDF5Element>(_ path: String, as _: T.Type = T.self, view: Int, rows: Range<Int>) throws -> [T] {
+        let dataset = try file.dataset(path, as: T.self)
         let rowShape = Array(try dataset.shape.dropFirst(2))
         return try dataset.read(offset: [view, rows.lowerBound] + rowShape.map { _ in 0 }, count: [1, rows.count] + rowShape)
     }

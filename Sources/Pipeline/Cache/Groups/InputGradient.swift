@@ -1,0 +1,60 @@
+// `input_grad [V, N, C, H, W]` float16 and `input_grad_scale [V, N]` float32: the gradient of the
+// teacher's cross-entropy with respect to its (normalised) input, taken with the teacher's own
+// predicted class so that no dataset label enters it, divided by its per-image maximum (float16
+// keeps 3 digits of each image's gradient whatever its size).
+import HDF5
+import Tensor
+
+/// The teacher's input gradient per image.
+public struct InputGradient: CacheGroup {
+    /// `[C, H, W]` of the input.
+    public let shape: [Int]
+
+    public init(shape: [Int]) { self.shape = shape }
+
+    /// What the gradient's cross-entropy is taken against (the `class` attribute of `input_grad`).
+    public static let classChoice = "teacher_prediction"
+
+    public var name: String { "input_grad" }
+    public static let option = "cache.input_grad: true"
+    public var needsInputGradient: Bool { true }
+
+    public var datasets: [CacheDataset] {
+        [CacheDataset(path: "input_grad", type: .float16, row: shape,
+                      attributes: [("class", .string(Self.classChoice)),
+                                   ("meaning", "d(cross-entropy against the teacher's own predicted class)/d(normalised input), divided by input_grad_scale per image")]),
+         CacheDataset(path: "input_grad_scale", type: .float32, row: [],
+                      attributes: [("meaning", "max |input gradient| per image: input_grad * input_grad_scale restores it")])]
+    }
+
+    public func rows(from pass: TeacherPass) -> [CachedValues] {
+        let grad = pass.inputGradient!.scalars
+        let n = pass.inputGradient!.shape[0], row = grad.count / n
+        let scales = (0..<n).map { image in grad[(image * row)..<((image + 1) * row)].reduce(0) { Swift.max($0, Swift.abs($1)) } }
+        let scaled = grad.enumerated().map { index, value in scales[index / row] > 0 ? Float16(value / scales[index / row]) : 0 }
+        return [.float16(scaled), .float32(scales)]
+    }
+
+    public func verify(cached: [CachedValues], live: [CachedValues]) -> [CacheCheck] {
+        [compare("input_grad", cached[0].floats, live[0].floats, relative: 2e-3),
+         compare("input_grad_scale", cached[1].floats, live[1].floats, relative: 1e-3)]
+    }
+
+    /// `[n, C, H, W]`: the cached gradients times their scales.
+    public func gradients(_ rows: [CachedValues], count n: Int) -> Tensor {
+        let (values, scales) = (rows[0].floats, rows[1].floats)
+        let row = shape.reduce(1, *)
+        return Tensor(shape: [n] + shape, scalars: values.enumerated().map { $0.element * scales[$0.offset / row] })
+    }
+
+    public static func stored(in file: HDF5File) throws -> [InputGradient] {
+        guard try file.contains("input_grad") else { return [] }
+        let dataset = try file.dataset("input_grad", as: Float16.self)
+        let choice = try dataset.hasAttribute("class") ? try dataset.attribute("class").stringValue : nil
+        guard choice == classChoice else {
+            throw HDF5Error(file: file.filePath, object: "input_grad",
+                            message: "holds gradients taken against \(choice.map { "'\($0)'" } ?? "the dataset's labels (no 'class' attribute)"), not the teacher's predicted class: students would see the labels of unlabelled images; run kd precompute --force")
+        }
+        return [InputGradient(shape: Array(try dataset.shape.dropFirst(2)))]
+    }
+}
