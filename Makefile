@@ -10,7 +10,7 @@ DATA := data/fashion-mnist
 NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
 SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
 
-.PHONY: deps build data teacher precompute distill test bench clean
+.PHONY: deps build data teacher precompute distill test faults bench clean
 
 deps:
 	@bash scripts/deps.sh
@@ -48,6 +48,13 @@ distill: precompute
 test: deps
 	swift build --build-tests
 	swift test --skip-build
+
+# The fault cases of `make test` again, then kill -9 at random moments of every stage, resumed and compared.
+faults: deps
+	swift build --build-tests
+	swift test --skip-build --filter FaultTests
+	swift build -c release --product kd
+	bash scripts/kill_resume.sh
 
 bench: deps
 	swift build -c release

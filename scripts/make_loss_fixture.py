@@ -86,6 +86,8 @@ def standardize(z):
 
 # CRD (arXiv:1910.10699, eqs. 10-19 with RepDistiller's memory and NCE): scores exp(v . m / tau) / Z
 # against the other side's memory rows [positive, negatives...], Z = mean * N on the first batch.
+# The negatives are drawn once for the batch and shared by its images (as kd does; the formula is
+# RepDistiller's per-row one).
 def crd(fs, ft, mem_s, mem_t, idx, neg, tau):
     n = mem_s.shape[0]
     rows = torch.cat([idx[:, None], neg], 1)
@@ -124,13 +126,13 @@ with h5py.File(out, "a") as f:
     mem_s = F.normalize(torch.randn(n, d, dtype=torch.float64), dim=1)
     mem_t = F.normalize(torch.randn(n, d, dtype=torch.float64), dim=1)
     idx = torch.tensor([3, 17, 0, 42])
-    neg = torch.randint(0, n, (b, k))
+    neg = torch.randint(0, n, (k,)).expand(b, k)
     loss, z_s, z_t = crd(fs, ft, mem_s, mem_t, idx, neg, 0.07)
     gs, gt = torch.autograd.grad(loss, [fs, ft])
     for name, value in [("crd_student", fs.detach()), ("crd_teacher", ft.detach()), ("crd_memory_student", mem_s),
                         ("crd_memory_teacher", mem_t), ("crd_student_grad", gs), ("crd_teacher_grad", gt)]:
         f[name] = value.numpy()
-    f["crd_indices"], f["crd_negatives"] = idx.numpy().astype("int32"), neg.numpy().astype("int32")
+    f["crd_indices"], f["crd_negatives"] = idx.numpy().astype("int32"), neg[0].numpy().astype("int32")
     f["crd_loss"], f["crd_z"] = loss.item(), torch.stack([z_s, z_t]).numpy()
     # The momentum update (0.5) of the rows idx, renormalised.
     for name, mem, v in [("crd_memory_student_updated", mem_s.clone(), fs.detach()), ("crd_memory_teacher_updated", mem_t.clone(), ft.detach())]:

@@ -1,5 +1,6 @@
 // Exporting any image source to a PNG folder, `root/<class>/<index>.png`, readable back as a
-// PNGFolderSource. A `/` in a class name (Fashion-MNIST's "T-shirt/top") becomes `_`.
+// PNGFolderSource with the same labels: `root/classes.txt` lists the classes in label order (a
+// `/` in a class name, Fashion-MNIST's "T-shirt/top", becomes `_` in its folder's name).
 import Foundation
 import ImageIO
 import Parallel
@@ -21,6 +22,12 @@ public func exportPNG(_ source: any ImageSource, to root: String, indices: [Int]
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
             throw DatasetError(folder, "cannot create the folder: \(error.localizedDescription)")
         }
+    }
+    let list = source.classNames.map { name in folderName(forClass: name) == name ? name : folderName(forClass: name) + "\t" + name }
+    do {
+        try (list.joined(separator: "\n") + "\n").write(toFile: root + "/" + PNGFolderSource.classListName, atomically: true, encoding: .utf8)
+    } catch {
+        throw DatasetError(root, "cannot write \(PNGFolderSource.classListName): \(error.localizedDescription)")
     }
     let digits = String(max(0, source.count - 1)).count
     for start in stride(from: 0, to: indices.count, by: batchSize) {

@@ -1,11 +1,14 @@
-// The PNG folder image source: `root/<class-name>/<image>.png`, classes sorted by name.
+// The PNG folder image source: `root/<class-name>/<image>.png`, classes sorted by name, or in the
+// order a `classes.txt` in the root gives.
 import Foundation
 import ImageIO
 import Parallel
 
-/// A folder of PNG files, one sub-folder per class (sorted by name, as torchvision's
-/// ImageFolder does). Every image must have the size and colour of the first; other files are
-/// skipped and counted. Decoding runs on `threads` threads.
+/// A folder of PNG files, one sub-folder per class. The classes are the sub-folders sorted by
+/// name (as torchvision's ImageFolder does), unless `root/classes.txt` lists them: one class per
+/// line in label order, `<folder>` or `<folder><TAB><class name>` (what `exportPNG` writes, so a
+/// packed file exported and imported again keeps its labels). Every image must have the size and
+/// colour of the first; other files are skipped and counted. Decoding runs on `threads` threads.
 public final class PNGFolderSource: ImageSource {
     public let path: String
     public let count: Int
@@ -20,6 +23,9 @@ public final class PNGFolderSource: ImageSource {
     public let skipped: [String]
     private let threads: Int
 
+    /// The file in the root that fixes the classes' order and names.
+    public static let classListName = "classes.txt"
+
     /// Scans `root` and reads every PNG header, so a wrong size or colour is found at once.
     public init(root: String, threads: Int = 2) throws {
         let manager = FileManager.default
@@ -27,26 +33,28 @@ public final class PNGFolderSource: ImageSource {
         do { entries = try manager.contentsOfDirectory(atPath: root).sorted() } catch {
             throw DatasetError(root, "cannot list the folder: \(error.localizedDescription)")
         }
-        var classNames: [String] = [], files: [String] = [], labels: [Int32] = [], skipped: [String] = []
-        for entry in entries {
-            let folder = root + "/" + entry
+        var skipped: [String] = []
+        let folders = entries.filter { entry in
             var isDirectory: ObjCBool = false
-            guard !entry.hasPrefix("."), manager.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-                skipped.append(folder)
-                continue
-            }
-            let label = Int32(classNames.count)
-            classNames.append(entry)
-            for name in try manager.contentsOfDirectory(atPath: folder).sorted() {
-                let file = folder + "/" + name
+            let keep = !entry.hasPrefix(".") && manager.fileExists(atPath: root + "/" + entry, isDirectory: &isDirectory) && isDirectory.boolValue
+            if !keep && entry != Self.classListName { skipped.append(root + "/" + entry) }
+            return keep
+        }
+        let classes = try Self.classList(root: root, folders: folders)
+        var files: [String] = [], labels: [Int32] = []
+        for (label, (folder, _)) in classes.enumerated() {
+            let path = root + "/" + folder
+            for name in (try? manager.contentsOfDirectory(atPath: path).sorted()) ?? [] {
+                let file = path + "/" + name
                 if name.lowercased().hasSuffix(".png") && !name.hasPrefix(".") {
                     files.append(file)
-                    labels.append(label)
+                    labels.append(Int32(label))
                 } else {
                     skipped.append(file)
                 }
             }
         }
+        let classNames = classes.map(\.name)
         guard let first = files.first else {
             throw DatasetError(root, "no PNG images in class folders (expected root/<class>/<image>.png)")
         }
@@ -67,6 +75,21 @@ public final class PNGFolderSource: ImageSource {
         self.width = expected.width
         self.channels = expected.channels
         self.threads = threads
+    }
+
+    /// `(folder, class name)` in label order: from `classes.txt` when present (every folder must
+    /// be listed), else the folders sorted by name.
+    static func classList(root: String, folders: [String]) throws -> [(folder: String, name: String)] {
+        let listPath = root + "/" + classListName
+        guard let text = try? String(contentsOfFile: listPath, encoding: .utf8) else { return folders.map { ($0, $0) } }
+        let classes = text.split(separator: "\n", omittingEmptySubsequences: true).map { line -> (folder: String, name: String) in
+            let parts = line.split(separator: "\t", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            return (parts[0], parts.count > 1 ? parts[1] : parts[0])
+        }
+        if let missing = folders.first(where: { folder in !classes.contains { $0.folder == folder } }) {
+            throw DatasetError(listPath, "does not list the class folder '\(missing)' (it lists \(classes.map(\.folder).joined(separator: ", ")))")
+        }
+        return classes
     }
 
     private static func readHeaders(_ files: [String], threads: Int) throws -> [PNGHeader] {

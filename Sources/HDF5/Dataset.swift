@@ -121,6 +121,13 @@ public final class Dataset<Element: HDF5Element>: HDF5Object {
                 }
             }
         }
+        try flush()
+    }
+
+    /// Writes this dataset's buffered chunks to the file: a write that cannot reach the disk
+    /// fails here, at the write, rather than unseen when the handle is let go.
+    func flush() throws {
+        try hdf5(location, "writing to the file") { H5Dflush(handle.id) }
     }
 
     /// Writes `values` (whole rows) starting at row `start`, within the current extent.
@@ -196,6 +203,7 @@ public final class Dataset<Element: HDF5Element>: HDF5Object {
                       : H5Dread(handle.id, type, memorySpace, fileSpace, kd_H5P_DEFAULT(), pointer)
             }
         }
+        if write { try flush() }
     }
 
     private func checkBlock(offset: [Int], count: [Int], operation: String) throws {

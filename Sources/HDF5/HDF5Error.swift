@@ -1,5 +1,6 @@
 // Errors from libhdf5, turned into Swift errors that name the file and the object.
 internal import CHDF5
+import Foundation
 
 /// A failure in an HDF5 operation: which file, which object, what was being done, and why.
 public struct HDF5Error: Error, CustomStringConvertible, Sendable {
@@ -17,8 +18,11 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        if let object { return "\(file): \(object): \(message)" }
-        return "\(file): \(message)"
+        // A file being written under its temporary name is named by the name it will have.
+        var name = file
+        if let range = file.range(of: #"\.tmp-[0-9]+$"#, options: .regularExpression) { name.removeSubrange(range) }
+        if let object, object != "/" { return "\(name): \(object): \(message)" }
+        return "\(name): \(message)"
     }
 }
 
@@ -60,22 +64,46 @@ private func libraryMessage() -> String {
         }, context)
     }
     H5Eclear2(stack)
-    let unique = messages.lines.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-    return unique.isEmpty ? "" : ": " + unique.joined(separator: "; ")
+    let lines = messages.lines.map { $0.split(separator: "\n").first.map(String.init) ?? $0 }
+    // A failed system call: libhdf5 quotes the OS's message; the disk being full is said plainly.
+    if let system = messages.lines.lazy.compactMap(systemError).first {
+        return ": " + (system.contains("No space left") ? "the disk is full (no space left on device)" : system)
+    }
+    guard let outer = lines.first else { return "" }
+    return ": " + (lines.count > 1 && lines.last != outer ? "\(outer); \(lines.last!)" : outer)
 }
 
-/// An HDF5 identifier that is closed when the Swift object goes away.
+/// The OS's message quoted in one of libhdf5's (`error message = 'No space left on device'`).
+private func systemError(_ message: String) -> String? {
+    guard let start = message.range(of: "error message = '") else { return nil }
+    let rest = message[start.upperBound...]
+    return rest.firstIndex(of: "'").map { String(rest[..<$0]) }
+}
+
+/// An HDF5 identifier that is closed when the Swift object goes away, or earlier by `close()`.
 final class Handle {
     let id: hid_t
-    private let close: (hid_t) -> herr_t
+    private let closeFunction: (hid_t) -> herr_t
+    private(set) var isOpen = true
 
     init(_ id: hid_t, close: @escaping (hid_t) -> herr_t) {
         self.id = id
-        self.close = close
+        closeFunction = close
+    }
+
+    /// Closes the identifier, reporting failure (writes that were still buffered).
+    func close(_ location: Location) throws {
+        guard isOpen else { return }
+        isOpen = false
+        try hdf5(location, "closing") { closeFunction(id) }
     }
 
     deinit {
-        H5Eset_auto2(kd_H5E_DEFAULT(), nil, nil)
-        _ = close(id)
+        // Every writing path flushes and checks before it lets go, so a failure here can only
+        // concern reading; its status has nothing left to report.
+        if isOpen {
+            H5Eset_auto2(kd_H5E_DEFAULT(), nil, nil)
+            _ = closeFunction(id)
+        }
     }
 }

@@ -45,6 +45,7 @@ public final class HDF5File: Group {
 
     /// Creates a file under a temporary name beside `path`; `commit()` renames it into place.
     public static func createAtomically(_ path: String) throws -> HDF5File {
+        removeStaleTemporaries(of: path)
         let temporary = temporaryPath(for: path)
         let location = Location(file: path, object: nil)
         let id = try hdf5(location, "creating the temporary file \(temporary)") {
@@ -67,6 +68,30 @@ public final class HDF5File: Group {
         try hdf5(location, "flushing") { H5Fflush(handle.id, H5F_SCOPE_GLOBAL) }
     }
 
+    /// Flushes and closes the file, reporting any write that did not reach the disk. Objects of
+    /// the file still open keep it open in the library until they go.
+    public func close() throws {
+        try flush()
+        try handle.close(location)
+    }
+
+    /// Reserves disk blocks for the whole file as it now stands (its datasets allocated early):
+    /// a disk too small for it fails here, naming the sizes, instead of part-way through filling it.
+    public func reserveSpace() throws {
+        try flush()
+        let size = ((try? FileManager.default.attributesOfItem(atPath: filePath)[.size]) as? NSNumber)?.int64Value ?? 0
+        let descriptor = Foundation.open(filePath, O_RDWR)
+        guard descriptor >= 0 else { throw location.error("opening to reserve space failed: \(String(cString: strerror(errno)))") }
+        defer { Foundation.close(descriptor) }
+        let status = posix_fallocate(descriptor, 0, off_t(size))
+        guard status == 0 else {
+            var space = statvfs()
+            let free = statvfs((filePath as NSString).deletingLastPathComponent, &space) == 0 ? Int64(space.f_bavail) * Int64(space.f_frsize) : -1
+            let reason = status == ENOSPC ? "the disk is full" : String(cString: strerror(status))
+            throw location.error("reserving \(formatSize(size)) failed: \(reason)\(free >= 0 ? " (\(formatSize(free)) free)" : "")")
+        }
+    }
+
     /// Flushes an atomically created file and renames it to its final name.
     public func commit() throws {
         guard let finalPath = pendingPath else { return }
@@ -77,6 +102,23 @@ public final class HDF5File: Group {
         }
         pendingPath = nil
         filePath = finalPath
+    }
+
+    /// Bytes in a readable unit (`4.8 GiB`).
+    private func formatSize(_ bytes: Int64) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        return unit == 0 ? "\(bytes) bytes" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    /// Removes temporaries of `path` left by processes that no longer run (killed mid-write).
+    static func removeStaleTemporaries(of path: String) {
+        let folder = (path as NSString).deletingLastPathComponent, prefix = (path as NSString).lastPathComponent + ".tmp-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(atPath: (folder.isEmpty ? "" : folder + "/") + name)
+        }
     }
 
     /// The temporary name a file is written under before it is renamed into place.

@@ -3,21 +3,20 @@
 // other way round, with NCE against uniform noise. Embeddings are [B, D], L2-normalised.
 import Tensor
 
-/// CRD's NCE loss for one side: `probabilities [B, 1 + K]` holds each anchor's positive pair in
-/// column 0 and its K negatives after it, each `exp(score / tau) / Z`. With the noise
-/// probability `Pn = 1 / dataCount`, the loss is
-/// `-(sum log(P_pos / (P_pos + K Pn)) + sum log(K Pn / (P_neg + K Pn))) / B` (eps 1e-7 added to
+/// CRD's NCE loss for one side, from the anchors' scores (dot products of L2-normalised
+/// embeddings): `positive [B, 1]` against their own image's memory row, `negatives [B, K]`
+/// against K other rows. With `P = exp(score / tau) / Z` and the noise mass `c = K / dataCount`,
+/// the loss is `-(sum log(P_pos / (P_pos + c)) + sum log(c / (P_neg + c))) / B` (1e-7 added to
 /// both denominators, as RepDistiller's ContrastLoss).
 ///
 /// ### References
 /// Tian, Krishnan, Isola, "Contrastive Representation Distillation", ICLR 2020, arXiv:1910.10699.
-public func contrastiveNCELoss(probabilities p: Tensor, dataCount: Int) -> Tensor {
-    let (batch, columns) = (p.shape[0], p.shape[1])
-    let noise = Double(columns - 1) / Double(dataCount)
-    let positive = p.sliced(axis: 1, 0..<1), negatives = p.sliced(axis: 1, 1..<columns)
-    let logPositive = (positive / (positive + (noise + 1e-7))).log()
-    let logNegatives = (noise / (negatives + (noise + 1e-7))).log()
-    return -(logPositive.sum() + logNegatives.sum()) / Double(batch)
+public func contrastiveNCELoss(positive: Tensor, negatives: Tensor, temperature: Double, normalizer: Double, dataCount: Int) -> Tensor {
+    let noise = Double(negatives.shape[1]) / Double(dataCount)
+    let p = (positive / temperature).exp() / normalizer
+    let logPositive = (p / (p + (noise + 1e-7))).log()
+    let logNegatives = Tensor.noiseContrast(negatives, NoiseContrast(temperature: temperature, normalizer: normalizer, noise: noise))
+    return -(logPositive.sum() + logNegatives.sum()) / Double(positive.shape[0])
 }
 
 /// CRD's memory: an `[N, D]` bank of L2-normalised embeddings per side (student and teacher) over
@@ -55,36 +54,33 @@ public final class ContrastMemory {
     }
 
     /// The sum of both sides' NCE losses for student embeddings `s` and teacher embeddings `t`
-    /// (`[B, D]`, normalised) of the images `indices`, each contrasted with the rows
-    /// `negatives` (`K` per image) of the other side's bank. Sets Z on the first call.
+    /// (`[B, D]`, normalised) of the images `indices`: each anchor is scored against its own
+    /// image's row of the other side's bank and against the rows `negatives`, drawn once for the
+    /// batch and shared by its images (one matrix product; RepDistiller draws them per image, the
+    /// same estimate). Sets each side's Z on its first call.
     public func loss(student s: Tensor, teacher t: Tensor, indices: [Int], negatives: [Int]) -> Tensor {
-        let (batch, count) = (indices.count, student.shape[0])
-        let perImage = negatives.count / Swift.max(1, batch)
-        precondition(s.shape[0] == batch && t.shape == [batch, s.shape[1]] && negatives.count == batch * perImage, "CRD of \(s.shape) and \(t.shape) for \(batch) images")
-        var rows: [Int] = []
-        rows.reserveCapacity(batch * (perImage + 1))
-        for (k, index) in indices.enumerated() {
-            rows.append(index)
-            rows += negatives[(k * perImage)..<((k + 1) * perImage)]
-        }
-        func probabilities(_ anchors: Tensor, against bank: Tensor, side: Int) -> Tensor {
-            let scores = (Tensor.memoryScores(anchors, MemoryRows(memory: bank, rows: rows, perVector: perImage + 1)) / temperature).exp()
-            var z = normalizers.doubles[side]
+        let (count, d) = (student.shape[0], student.shape[1])
+        precondition(s.shape == [indices.count, d] && t.shape == s.shape, "CRD of \(s.shape) and \(t.shape) for \(indices.count) images")
+        func side(_ anchors: Tensor, against bank: Tensor, _ index: Int) -> Tensor {
+            let positive = (anchors * bank.rowsCopied(indices)).sum(axes: [1], keepDims: true)
+            let negative = Tensor.matmul(anchors, bank.rowsCopied(negatives), transposeB: true)
+            var z = normalizers.doubles[index]
             if z < 0 {
-                z = scores.detached.mean().item * Double(count)
+                // Z: the mean of exp(score / tau) over this first batch's scores, times N.
+                let scores = [positive.detached, negative.detached].map { ($0 / temperature).exp().sum().item }
+                z = (scores[0] + scores[1]) / Double(indices.count * (negatives.count + 1)) * Double(count)
                 var values = normalizers.doubles
-                values[side] = z
+                values[index] = z
                 normalizers.assign(Tensor(shape: [2], doubles: values).converted(to: normalizers.dtype))
             }
-            return scores / z
+            return contrastiveNCELoss(positive: positive, negatives: negative, temperature: temperature, normalizer: z, dataCount: count)
         }
-        return contrastiveNCELoss(probabilities: probabilities(s, against: teacher, side: 0), dataCount: count)
-            + contrastiveNCELoss(probabilities: probabilities(t, against: student, side: 1), dataCount: count)
+        return side(s, against: teacher, 0) + side(t, against: student, 1)
     }
 
     /// Moves the banks' rows `indices` towards this batch's embeddings:
-    /// `row = normalise(momentum * row + (1 - momentum) * embedding)`. Call after the backward pass
-    /// (the scores' derivative reads the banks as they were).
+    /// `row = normalise(momentum * row + (1 - momentum) * embedding)`, after the batch's optimiser
+    /// step (RepDistiller updates after scoring, with the same embeddings).
     public func update(student s: Tensor, teacher t: Tensor, indices: [Int]) {
         for (bank, embeddings) in [(student, s), (teacher, t)] {
             let (d, new) = (bank.shape[1], embeddings.scalars)

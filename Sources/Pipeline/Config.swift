@@ -38,21 +38,26 @@ public struct PipelineConfig: Codable, Sendable {
         }
         let config: PipelineConfig
         do {
-            config = try YAMLDecoder().decode(PipelineConfig.self, from: text)
+            config = try decodeStrictly(PipelineConfig.self, from: text)
+        } catch let error as UnknownKeyError {
+            throw ConfigError(file: path, message: "\(error)")
+        } catch let error as YamlError {
+            throw ConfigError(file: path, message: "not valid YAML: \(error)")
         } catch let DecodingError.keyNotFound(key, context) {
-            throw ConfigError(file: path, message: "missing '\(keyPath(context.codingPath, key))'")
+            throw ConfigError(file: path, message: "missing '\(keyPath(context.codingPath, key))'\(context.debugDescription.dropFirst("missing".count))")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context),
                 let DecodingError.dataCorrupted(context) {
             throw ConfigError(file: path, message: "'\(keyPath(context.codingPath, nil))': \(context.debugDescription)")
-        } catch {
-            throw ConfigError(file: path, message: "not valid YAML: \(error)")
         }
         try config.validate(path)
         return (config, text)
     }
 
     private static func keyPath(_ path: [CodingKey], _ last: CodingKey?) -> String {
-        (path + (last.map { [$0] } ?? [])).map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        (path + (last.map { [$0] } ?? [])).reduce("") { text, key in
+            if let index = key.intValue { return text + "[\(index)]" }
+            return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+        }
     }
 
     func validate(_ file: String) throws {

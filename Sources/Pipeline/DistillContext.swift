@@ -23,6 +23,8 @@ final class DistillContext {
     let padding: Int
     let blockRows: Int
     let teacherPredictions: [Int]
+    /// Images precompute could not read (`--skip-bad`): stored black, never trained on.
+    let skipped: Set<Int>
     /// The teacher's row of the report (its accuracy measured here, its training from its metrics.jsonl).
     let teacherResult: StudentResult
 
@@ -40,8 +42,11 @@ final class DistillContext {
         guard try file.attribute("teacher_sha256").stringValue == sha else {
             throw ConfigError(file: path, message: "was made from another teacher than \(checkpoint) (teacher_sha256 differs): run kd precompute --force")
         }
+        let marks = try file.dataset("skipped", as: UInt8.self).read()
+        skipped = Set(marks.indices.filter { marks[$0] != 0 })
         let trainSource = try openImageSource(config.data.train)
-        guard try file.attribute("dataset_fingerprint").stringValue == (try PrecomputeStage.datasetFingerprint(trainSource)) else {
+        // Unreadable images count as black in the fingerprint of a cache that skipped them.
+        guard try file.attribute("dataset_fingerprint").stringValue == (try PrecomputeStage.datasetFingerprint(trainSource, skipBad: !skipped.isEmpty)) else {
             throw ConfigError(file: path, message: "was made from another dataset than \(config.data.train) (dataset_fingerprint differs): run kd precompute --force")
         }
         guard try file.attribute("cache_config").stringValue == config.cacheSettings.canonical else {
@@ -50,6 +55,9 @@ final class DistillContext {
         train = try ImageSet(path: path)
         test = try ImageSet(path: config.data.test)
         classes = train.classNames
+        guard test.classNames == classes else {
+            throw DatasetError(test.path, "classes [\(test.classNames.joined(separator: ", "))] are not the cache's [\(classes.joined(separator: ", "))] (\(path))")
+        }
         normalization = Normalization(mean: try file.attribute("input_mean").doublesValue ?? config.data.mean,
                                       std: try file.attribute("input_std").doublesValue ?? config.data.std)
         views = reader.views
@@ -59,7 +67,7 @@ final class DistillContext {
         viewTable = try PrecomputeStage.readViews(file, count: reader.count, views: views)
 
         // The teacher runs once here, on the test set only, for the agreement column of the report.
-        let teacher = try LoadedTeacher(path: checkpoint, source: trainSource)
+        let teacher = try LoadedTeacher(path: checkpoint, source: trainSource, arch: config.teacher.arch)
         let evaluation = evaluate(teacher.model, on: test, normalization: teacher.normalization)
         teacherPredictions = evaluation.predictions
         teacherResult = Report.teacherResult(config, model: teacher.model, accuracy: evaluation.accuracy, images: trainSource.count)
@@ -81,7 +89,7 @@ final class DistillContext {
 
     /// The images whose hard labels a student with `labels: wanted` may use, as indices and as a mask.
     func labelled(_ wanted: Double?) -> (indices: [Int], mask: [Bool]) {
-        let indices = Self.labelledSubset(labels: train.labels, classes: classes.count, wanted: wanted)
+        let indices = Self.labelledSubset(labels: train.labels, classes: classes.count, wanted: wanted).filter { !skipped.contains($0) }
         var mask = [Bool](repeating: false, count: train.count)
         for index in indices { mask[index] = true }
         return (indices, mask)
@@ -107,15 +115,16 @@ final class DistillContext {
                  attributes: [String: AttributeValue], indices: [Int]?) -> Trainer {
         let trainer = Trainer(model: model, trainSet: train, testSet: test, normalization: normalization, config: config,
                               directory: folder, stage: stage, attributes: attributes)
-        let (count, blockRows, batchSize, seed) = (train.count, blockRows, config.batchSize, config.seed)
+        let (count, blockRows, batchSize, seed, skipped) = (train.count, blockRows, config.batchSize, config.seed, skipped)
         trainer.batchPlan = { epoch in
             var generator = SeededGenerator(seed: seed &* 1_000_003 &+ UInt64(epoch))
             if var order = indices {
                 order.shuffle(using: &generator)
                 return stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<Swift.min(order.count, $0 + batchSize)]) }
             }
-            return blockShuffledBatches(count: count, batchSize: batchSize, blockRows: blockRows, generator: &generator)
+            let batches = blockShuffledBatches(count: count, batchSize: batchSize, blockRows: blockRows, generator: &generator)
                 .map { $0.flatMap { Array($0) } }
+            return skipped.isEmpty ? batches : batches.map { $0.filter { !skipped.contains($0) } }.filter { !$0.isEmpty }
         }
         trainer.inputs = { [unowned self] indices, epoch in
             self.train.batch(indices, normalization: self.normalization, views: indices.map { self.viewTable[self.view(epoch: epoch)][$0] },

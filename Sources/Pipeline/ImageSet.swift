@@ -51,6 +51,7 @@ public final class ImageSet: @unchecked Sendable {
 
     /// Reads all of `source` (in chunks, with progress on long reads).
     public init(_ source: any ImageSource) throws {
+        guard source.count > 0 else { throw DatasetError(source.path, "has no images") }
         path = source.path
         (count, height, width, channels) = (source.count, source.height, source.width, source.channels)
         classNames = source.classNames

@@ -17,8 +17,10 @@ struct LoadedTeacher {
     let classes: [String]
     let sha256: String
 
-    /// Loads `path` for images of `source`'s shape, with errors that name the file and the misfit.
-    init(path: String, source: any ImageSource) throws {
+    /// Loads `path` for images of `source`'s shape, with errors that name the file and the misfit:
+    /// another architecture than `arch` (when given), other classes than the images' (names and
+    /// order), weights of another shape.
+    init(path: String, source: any ImageSource, arch expectedArch: String? = nil) throws {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CheckpointError(file: path, message: "no teacher checkpoint here: train it first (kd teacher / make teacher)")
         }
@@ -26,6 +28,9 @@ struct LoadedTeacher {
         guard let arch = try file.attribute("arch").stringValue, let mean = try file.attribute("input_mean").doublesValue,
               let std = try file.attribute("input_std").doublesValue, let classCount = try file.attribute("num_classes").intValue else {
             throw CheckpointError(file: path, message: "attributes arch, num_classes, input_mean, input_std are required")
+        }
+        if let expectedArch, expectedArch != arch {
+            throw CheckpointError(file: path, message: "holds a \(arch), but the pipeline's teacher.arch is \(expectedArch): point cache.teacher_checkpoint at a \(expectedArch) or set teacher.arch: \(arch)")
         }
         // Every model of the zoo starts with `conv1`.
         let inChannels = try file.info("conv1.weight").shape[1]
@@ -35,19 +40,31 @@ struct LoadedTeacher {
         guard mean.count == source.channels else {
             throw CheckpointError(file: path, message: "input_mean has \(mean.count) values for \(source.channels) channel(s)")
         }
-        guard Int(classCount) == source.classNames.count else {
-            throw DatasetError(source.path, "\(source.classNames.count) classes; the teacher \(path) has \(classCount)")
-        }
+        let classes = try file.hasAttribute("classes") ? try file.attribute("classes").stringsValue ?? [] : []
+        try Self.checkClasses(teacher: classes.isEmpty ? nil : classes, count: Int(classCount), path: path, source: source)
         let model = try Models.make(arch, classes: Int(classCount), inChannels: source.channels, imageSize: source.height, seed: 0)
         do { try Checkpoint.load(path, into: model) } catch let error as CheckpointError {
-            throw DatasetError(source.path, "\(source.height)x\(source.width) images do not fit the teacher: \(error)")
+            throw CheckpointError(file: path, message: "\(error.message) (a \(arch) for \(source.height)x\(source.width)x\(source.channels) images of \(classCount) classes, the images of \(source.path)): the checkpoint was made for other images or is another model")
         }
         model.train(false)
         self.path = path
         self.model = model
         normalization = Normalization(mean: mean, std: std)
-        classes = (try? file.attribute("classes").stringsValue) ?? source.classNames
+        self.classes = classes.isEmpty ? source.classNames : classes
         sha256 = try SHA256.file(path)
+    }
+
+    /// The images' classes must be the teacher's, name by name in label order, or its outputs
+    /// would mean other classes than the labels (a count alone cannot tell).
+    static func checkClasses(teacher: [String]?, count: Int, path: String, source: any ImageSource) throws {
+        guard source.classNames.count == count else {
+            throw DatasetError(source.path, "\(source.classNames.count) classes; the teacher \(path) has \(count)")
+        }
+        guard let teacher, teacher != source.classNames else { return }
+        let hint = Set(teacher) == Set(source.classNames)
+            ? "the same names in another order: a PNG folder's classes.txt sets the order (one class per line, the teacher's order), then import it again"
+            : "other names: list them in a PNG folder's classes.txt as <folder><TAB><teacher's name>, in the teacher's order"
+        throw DatasetError(source.path, "classes [\(source.classNames.joined(separator: ", "))] are not the teacher's [\(teacher.joined(separator: ", "))] (\(path)): \(hint)")
     }
 }
 
@@ -69,10 +86,13 @@ public enum PrecomputeStage {
     @discardableResult
     public static func run(_ config: PipelineConfig, configText: String, force: Bool = false, skipBad: Bool = false) throws -> PrecomputeSummary {
         try StudentStage.validatePlan(config)
+        let lock = try RunLock(config.cachePath + ".lock", target: config.cachePath)
+        defer { withExtendedLifetime(lock) {} }
         let settings = config.cacheSettings
         let source = try openImageSource(config.data.train)
         let checkpoint = teacherCheckpoint(config)
-        let teacher = try LoadedTeacher(path: checkpoint, source: source)
+        guard source.count > 0 else { throw DatasetError(source.path, "has no images") }
+        let teacher = try LoadedTeacher(path: checkpoint, source: source, arch: config.teacher.arch)
         let imageShape = [source.height, source.width, source.channels]
         let schema = try CacheSchema(settings: settings, teacher: teacher.model, imageShape: imageShape, classes: source.classNames.count,
                                      file: "pipeline \(config.name)")

@@ -24,12 +24,15 @@ public struct StudentResult: Codable, Sendable {
     public var gainOverNone: Double?
     /// Whether the gain exceeds the spread between seeds (the larger standard deviation of the two).
     public var gainExceedsSpread: Bool?
+    /// The seeds that stopped before their last epoch, and why (`seed 1: epoch 2, ...`).
+    public var stopped: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case student, method, arch, parameters, seeds, agreementMean = "agreement_mean"
         case flopsPerImage = "flops_per_image", labelledImages = "labelled_images", lastAccuracyMean = "last_accuracy_mean"
         case lastAccuracyStd = "last_accuracy_std", bestAccuracyMean = "best_accuracy_mean", trainSeconds = "train_seconds"
         case imagesPerSecond = "images_per_second", gainOverNone = "gain_over_none_points", gainExceedsSpread = "gain_exceeds_spread"
+        case stopped
     }
 }
 
@@ -39,23 +42,36 @@ enum Report {
         let decoder = JSONDecoder()
         var results: [StudentResult] = []
         for student in config.students ?? [] {
-            let runs: [StudentRun] = student.seeds.compactMap { seed in
-                let path = StudentStage.directory(config, student, seed: seed) + "/summary.json"
-                return FileManager.default.contents(atPath: path).flatMap { try? decoder.decode(StudentRun.self, from: $0) }
+            let folders = student.seeds.map { (seed: $0, folder: StudentStage.directory(config, student, seed: $0)) }
+            // A seed that stopped counts as stopped even when an older run of it finished.
+            let stopped: [StoppedRun] = folders.compactMap { seed, folder in
+                FileManager.default.contents(atPath: folder + "/" + StoppedRun.file).flatMap { try? decoder.decode(StoppedRun.self, from: $0) }
             }
-            guard let first = runs.first else { continue }
+            let runs: [StudentRun] = folders.filter { seed, _ in !stopped.contains { $0.seed == seed } }.compactMap { _, folder in
+                FileManager.default.contents(atPath: folder + "/summary.json").flatMap { try? decoder.decode(StudentRun.self, from: $0) }
+            }
+            let notes = stopped.map { "seed \($0.seed) stopped" + ($0.epoch.map { " in epoch \($0)" } ?? "") }
+            guard let first = runs.first else {
+                if !stopped.isEmpty {
+                    results.append(StudentResult(student: student.name, method: student.method, arch: student.arch, parameters: 0, flopsPerImage: 0,
+                                                 labelledImages: 0, seeds: [], lastAccuracyMean: 0, lastAccuracyStd: 0, bestAccuracyMean: 0,
+                                                 agreementMean: 0, trainSeconds: 0, imagesPerSecond: 0, gainOverNone: nil, gainExceedsSpread: nil,
+                                                 stopped: notes))
+                }
+                continue
+            }
             let last = runs.map(\.lastAccuracy)
             results.append(StudentResult(
                 student: student.name, method: student.method, arch: student.arch, parameters: first.parameters,
                 flopsPerImage: first.flopsPerImage, labelledImages: first.labelledImages, seeds: runs.map(\.seed),
                 lastAccuracyMean: mean(last), lastAccuracyStd: standardDeviation(last), bestAccuracyMean: mean(runs.map(\.bestAccuracy)),
                 agreementMean: mean(runs.map(\.agreement)), trainSeconds: runs.reduce(0) { $0 + $1.trainSeconds },
-                imagesPerSecond: mean(runs.map(\.imagesPerSecond)), gainOverNone: nil, gainExceedsSpread: nil))
+                imagesPerSecond: mean(runs.map(\.imagesPerSecond)), gainOverNone: nil, gainExceedsSpread: nil, stopped: notes))
         }
         // The baseline: the first student that learns from labels alone.
         let baselineName = (config.students ?? []).first { !$0.usesTeacher && $0.initStage == nil }?.name
-        if let baseline = results.first(where: { $0.student == baselineName }) {
-            for index in results.indices where results[index].student != baselineName {
+        if let baseline = results.first(where: { $0.student == baselineName && !$0.seeds.isEmpty }) {
+            for index in results.indices where results[index].student != baselineName && !results[index].seeds.isEmpty {
                 let gain = 100 * (results[index].lastAccuracyMean - baseline.lastAccuracyMean)
                 results[index].gainOverNone = gain
                 // With a single run on either side there is no spread to compare with.
@@ -88,16 +104,22 @@ enum Report {
 
     /// The markdown table: the teacher's row first, then the students'.
     static func table(_ results: [StudentResult]) -> String {
-        var lines = ["| run | method | arch | params | MFLOP/img | labels | seeds | last acc % (mean ± std) | best acc % | gain vs none | beyond spread | agreement % | train time | img/s |",
-                     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+        let notes = results.contains { !$0.stopped.isEmpty }
+        var lines = ["| run | method | arch | params | MFLOP/img | labels | seeds | last acc % (mean ± std) | best acc % | gain vs none | beyond spread | agreement % | train time | img/s |" + (notes ? " notes |" : ""),
+                     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |" + (notes ? " --- |" : "")]
         for r in results {
+            let note = notes ? " \(r.stopped.joined(separator: "; ")) |" : ""
+            guard !r.seeds.isEmpty else {
+                lines.append("| \(r.student) | \(r.method) | \(r.arch) | - | - | - | 0 | - | - | - | - | - | - | - |" + note)
+                continue
+            }
             let gain = r.gainOverNone.map { String(format: "%+.2f", $0) } ?? "-"
             let beyond = r.gainExceedsSpread.map { $0 ? "yes" : "no" } ?? "-"
             let last = String(format: "%.2f", 100 * r.lastAccuracyMean) + (r.seeds.count > 1 ? String(format: " ± %.2f", 100 * r.lastAccuracyStd) : "")
             let agreement = r.student == "teacher" ? "-" : String(format: "%.2f", 100 * r.agreementMean)
             lines.append("| \(r.student) | \(r.method) | \(r.arch) | \(r.parameters) | " + String(format: "%.2f", Double(r.flopsPerImage) / 1e6)
                          + " | \(r.labelledImages) | \(r.seeds.count) | \(last) | " + String(format: "%.2f", 100 * r.bestAccuracyMean)
-                         + " | \(gain) | \(beyond) | \(agreement) | \(formatDuration(r.trainSeconds)) | " + String(format: "%.0f", r.imagesPerSecond) + " |")
+                         + " | \(gain) | \(beyond) | \(agreement) | \(formatDuration(r.trainSeconds)) | " + String(format: "%.0f", r.imagesPerSecond) + " |" + note)
         }
         return lines.joined(separator: "\n")
     }

@@ -34,13 +34,6 @@ public struct StudentConfig: Codable, Sendable {
         TrainingConfig(arch: arch, epochs: epochs, batchSize: batchSize, seed: seed, optimizer: optimizer, augment: .none)
     }
 
-    /// The whole student as canonical JSON: a finished run whose settings differ is not reused.
-    var canonical: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
-    }
-
     func validate(_ file: String) throws {
         func check(_ condition: Bool, _ message: String) throws {
             if !condition { throw ConfigError(file: file, message: "students.\(name): \(message)") }

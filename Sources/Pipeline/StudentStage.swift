@@ -60,29 +60,41 @@ public enum StudentStage {
         let tasks = students.flatMap { student in
             student.seeds.filter { options.seed == nil || $0 == options.seed }.map { (student: student, seed: $0) }
         }
+        // Precompute may not rewrite the cache while students read it.
+        let cacheLock = try RunLock(config.cachePath + ".lock", target: config.cachePath, shared: true)
+        defer { withExtendedLifetime(cacheLock) {} }
         let context = try DistillContext(config, onlineTeacher: options.onlineTeacher)
         // Every student's methods against this cache, before any training.
         for student in students { _ = try PreparedStudent(student, context: context, seed: student.seeds[0]) }
         var runs: [StudentRun] = []
+        var stopped: [StoppedRun] = []
         for (student, seed) in tasks {
+            let folder = directory(config, student, seed: seed, online: options.onlineTeacher)
             do {
                 runs.append(try train(student, seed: seed, context: context, config: config, configText: configText,
                                       online: options.onlineTeacher, restart: options.restart))
+                try? FileManager.default.removeItem(atPath: folder + "/" + StoppedRun.file)
             } catch let error as TrainingError {
-                // A diverging student stops alone; the others go on.
+                // A diverging student stops alone; the others go on, and the report lists it.
                 FileHandle.standardError.write(Data("distill: \(student.name) seed \(seed) stopped: \(error)\n".utf8))
+                let run = StoppedRun(student: student.name, seed: seed, epoch: error.epoch, reason: error.message)
+                try run.write(to: folder)
+                stopped.append(run)
             }
         }
+        defer { if !stopped.isEmpty { FileHandle.standardError.write(Data("distill: \(stopped.count) of \(tasks.count) runs stopped\n".utf8)) } }
         if options.onlineTeacher {
             for run in runs {
                 print(String(format: "%@ seed %llu with the online teacher: last %.2f%%, best %.2f%%, %@ training, %.0f img/s", run.student,
                              run.seed, 100 * run.lastAccuracy, 100 * run.bestAccuracy, formatDuration(run.trainSeconds), run.imagesPerSecond))
             }
+            if let first = stopped.first { throw StoppedRunsError(runs: stopped, first: first) }
             return runs
         }
         let all = try Report.collect(config)
         try Report.write(all, teacher: context.teacherResult, config: config)
         print(Report.table([context.teacherResult] + all))
+        if let first = stopped.first { throw StoppedRunsError(runs: stopped, first: first) }
         return runs
     }
 
@@ -115,6 +127,8 @@ public enum StudentStage {
     static func train(_ student: StudentConfig, seed: UInt64, context: DistillContext, config: PipelineConfig,
                       configText: String, online: Bool, restart: Bool) throws -> StudentRun {
         let folder = directory(config, student, seed: seed, online: online)
+        let lock = try RunLock(folder + "/.lock", target: folder)
+        defer { withExtendedLifetime(lock) {} }
         let prepared = try PreparedStudent(student, context: context, seed: seed)
         let model = prepared.model
         let labelled = context.labelled(student.labels)
@@ -128,7 +142,7 @@ public enum StudentStage {
             if let lr = entry.lr { settings.optimizer.lr = lr }
             let trainer = context.trainer(model, config: settings, folder: folder + "/init", stage: "\(student.name) \(type(of: entry.stage).kind)",
                                           attributes: attributes, indices: nil)
-            trainer.settingsText = student.canonical + " seed \(seed) init_stage"
+            trainer.settingsText = student.settings(seed: seed, stage: "init_stage")
             trainer.extraParameters = stage.parameters
             trainer.epochMetrics = stage.epochMetrics
             initSeconds = try trainer.run(restart: restart) { input, indices, step in
@@ -139,7 +153,7 @@ public enum StudentStage {
         }
         let trainer = context.trainer(model, config: student.training(seed: seed), folder: folder, stage: student.name,
                                       attributes: attributes, indices: student.usesTeacher ? nil : labelled.indices)
-        trainer.settingsText = student.canonical + " seed \(seed)"
+        trainer.settingsText = student.settings(seed: seed, stage: "main")
         trainer.teacherPredictions = context.teacherPredictions
         trainer.extraParameters = prepared.terms.flatMap { $0.prepared.parameters }
         trainer.extraState = prepared.terms.flatMap { $0.prepared.state }
@@ -164,6 +178,41 @@ public enum StudentStage {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(run).write(to: URL(fileURLWithPath: folder + "/summary.json"), options: .atomic)
         return run
+    }
+}
+
+/// A run that stopped before its last epoch, recorded as `stopped.json` in its folder.
+struct StoppedRun: Codable, Sendable {
+    static let file = "stopped.json"
+    var student: String
+    var seed: UInt64
+    var epoch: Int?
+    var reason: String
+
+    func write(to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: folder + "/" + Self.file), options: .atomic)
+    }
+}
+
+/// Some runs stopped: `kd distill` exits non-zero after writing the report.
+public struct StoppedRunsError: Error, CustomStringConvertible {
+    let runs: [StoppedRun]
+    let first: StoppedRun
+    public var description: String {
+        "\(runs.count) run(s) stopped, first \(first.student) seed \(first.seed): \(first.reason)"
+    }
+}
+
+extension StudentConfig {
+    /// What identifies one seed's stage in its checkpoints: the whole student, the seed and the stage.
+    func settings(seed: UInt64, stage: String) -> String {
+        struct Settings: Encodable { var student: StudentConfig; var seed: UInt64; var stage: String }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(Settings(student: self, seed: seed, stage: stage))) ?? Data(), as: UTF8.self)
     }
 }
 
@@ -192,7 +241,7 @@ extension DistillContext {
     /// One batch as a student's terms see it: labels only where `labelled` says so.
     func batch(input: Tensor, output: ModelOutput, indices: [Int], labels labelled: [Bool], step: TrainingStep) -> StudentBatch {
         StudentBatch(input: input, output: output, indices: indices, labels: indices.map { labelled[$0] ? Int(train.labels[$0]) : -1 },
-                     epoch: step.epoch, epochs: 0, progress: step.progress, step: step.global,
+                     epoch: step.epoch, progress: step.progress, step: step.global,
                      teacher: TeacherRows(source: targets, view: view(epoch: step.epoch), indices: indices))
     }
 }

@@ -12,6 +12,8 @@ public enum TeacherStage {
     public static func run(_ config: PipelineConfig, configText: String, restart: Bool = false) throws -> TrainingSummary {
         // The students' methods must fit the cache the pipeline asks for before hours go into a teacher.
         try StudentStage.validatePlan(config)
+        let lock = try RunLock(config.teacherDirectory + "/.lock", target: config.teacherDirectory)
+        defer { withExtendedLifetime(lock) {} }
         let trainSet = try ImageSet(path: config.data.train)
         let testSet = try ImageSet(path: config.data.test)
         try checkCompatible(trainSet, testSet, config)

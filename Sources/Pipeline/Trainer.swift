@@ -12,7 +12,31 @@ import Tensor
 /// Training stopped: a non-finite loss, or a configuration that no longer matches the checkpoint.
 public struct TrainingError: Error, CustomStringConvertible {
     public let message: String
+    /// The epoch it stopped in, when training had started.
+    public var epoch: Int?
     public var description: String { message }
+}
+
+/// The settings that differ between two JSON texts, as `path: then -> now` (a few of them).
+func settingsDifference(saved: String, current: String) -> String {
+    func object(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) }
+    func text(_ value: Any?) -> String {
+        guard let value, let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) else { return "none" }
+        let string = String(decoding: data, as: UTF8.self)
+        return string.count > 40 ? string.prefix(37) + "..." : string
+    }
+    var differences: [String] = []
+    func walk(_ a: Any?, _ b: Any?, _ path: String) {
+        if let a = a as? [String: Any], let b = b as? [String: Any] {
+            for key in Set(a.keys).union(b.keys).sorted() { walk(a[key], b[key], path.isEmpty ? key : path + "." + key) }
+        } else if let a = a as? [Any], let b = b as? [Any], a.count == b.count {
+            for index in a.indices { walk(a[index], b[index], path + "[\(index)]") }
+        } else if text(a) != text(b) {
+            differences.append("\(path.isEmpty ? "settings" : path): \(text(a)) then, \(text(b)) now")
+        }
+    }
+    walk(object(saved) ?? saved, object(current) ?? current, "")
+    return differences.prefix(3).joined(separator: "; ") + (differences.count > 3 ? "; ..." : "")
 }
 
 /// The outcome of a training run.
@@ -119,7 +143,8 @@ public final class Trainer {
         if !restart, FileManager.default.fileExists(atPath: lastPath) {
             let saved = try Checkpoint.load(lastPath, into: model)
             guard saved["training_config"]?.stringValue == configText else {
-                throw TrainingError(message: "\(lastPath) was trained with another configuration:\n  saved:   \(saved["training_config"]?.stringValue ?? "none")\n  current: \(configText)\nremove \(directory) or pass --restart")
+                let difference = settingsDifference(saved: saved["training_config"]?.stringValue ?? "", current: configText)
+                throw TrainingError(message: "\(lastPath) was trained with other settings (\(difference)): pass --restart to train it again, or remove \(directory)")
             }
             try Checkpoint.loadExtra(lastPath, into: extraParameters + extraState)
             if let momentum = try Checkpoint.momentum(lastPath, for: model, extra: extraParameters) { optimizer.setVelocities(momentum) }
@@ -159,7 +184,8 @@ public final class Trainer {
                 let lossValue = value.item
                 guard lossValue.isFinite else {
                     throw TrainingError(message: "\(stage): the loss is \(lossValue) at epoch \(epoch), batch \(batch + 1); "
-                                        + (epoch > 1 ? "the last good checkpoint is \(lastPath) (epoch \(epoch - 1))" : "no checkpoint was written"))
+                                        + (epoch > 1 ? "the last good checkpoint is \(lastPath) (epoch \(epoch - 1))" : "no checkpoint was written"),
+                                        epoch: epoch)
                 }
                 value.backward()
                 if let maxNorm = config.optimizer.clipNorm { clipGradientNorm(model.parameters + extraParameters.map(\.tensor), maxNorm: maxNorm) }

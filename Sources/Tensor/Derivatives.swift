@@ -1,8 +1,8 @@
 // The derivative table: for every primitive op, the gradients of its inputs given the gradient
 // `g` of its output, written with tensor ops only. Recording these ops (createGraph) therefore
 // gives exact second derivatives. The fused backward kernels (batch norm, margin squares, channel
-// power sums) are used only when nothing records them; a recorded backward uses the composite
-// formula instead.
+// power sums, noise contrast) are used only when nothing records them; a recorded backward uses
+// the composite formula instead.
 
 /// A primitive op as recorded in the graph, with what its derivative needs.
 enum Op {
@@ -27,8 +27,7 @@ enum Op {
     case batchNorm(eps: Double)
     case marginSquares(Double)
     case channelPowerSum(Double)
-    case memoryScores(MemoryRows)
-    case memoryCombination(MemoryRows)
+    case noiseContrast(NoiseContrast)
 }
 
 enum Derivatives {
@@ -127,10 +126,8 @@ enum Derivatives {
             return [Tensor.marginSquaresGradient(a, mask: inputs[1], margin: margin, upstream: g), nil]
         case .channelPowerSum(let p):
             return [Tensor.channelPowerSumGradient(a, p: p, upstream: g)]
-        case .memoryScores(let memory):
-            return [Tensor.memoryCombination(g, memory)]
-        case .memoryCombination(let memory):
-            return [Tensor.memoryScores(g, memory)]
+        case .noiseContrast(let constants):
+            return [Tensor.noiseContrastGradient(a, constants, factor: node.saved[0], upstream: g)]
         }
     }
 

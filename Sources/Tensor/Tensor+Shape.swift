@@ -77,6 +77,21 @@ extension Tensor {
         return sliced(lower: lower, upper: upper)
     }
 
+    /// Rows `rows` of a `[N, D]` matrix, copied into a new `[rows.count, D]` constant (no gradient
+    /// flows back: for reading memory banks).
+    public func rowsCopied(_ rows: [Int]) -> Tensor {
+        precondition(rank == 2 && rows.allSatisfy { $0 >= 0 && $0 < shape[0] }, "rows of \(shape)")
+        let d = shape[1]
+        let out = Tensor(uninitializedShape: [rows.count, d], dtype: dtype)
+        out.buffer.raw.withMemoryRebound(to: UInt8.self, capacity: rows.count * d * dtype.size) { target in
+            buffer.raw.withMemoryRebound(to: UInt8.self, capacity: count * dtype.size) { source in
+                let width = d * dtype.size
+                for (k, row) in rows.enumerated() { (target + k * width).update(from: source + row * width, count: width) }
+            }
+        }
+        return out
+    }
+
     /// Zeros added before and after every axis.
     public func padded(before: [Int], after: [Int]) -> Tensor {
         precondition(before.count == rank && after.count == rank, "padding of rank \(before.count) for rank \(rank)")

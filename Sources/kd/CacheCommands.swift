@@ -23,9 +23,10 @@ struct VerifyCacheCommand: ParsableCommand {
     @Argument(help: "The cache file.") var cache: String
     @Option(help: "Rows to recompute.") var samples = 64
     @Option(help: "Seed of the row sample.") var seed: UInt64 = 0
+    @Flag(help: "Recompute every row of every view instead of a sample (with a progress bar).") var all = false
 
     func run() throws {
-        let checks = try VerifyCache.run(path: cache, samples: samples, seed: seed)
+        let checks = try VerifyCache.run(path: cache, samples: samples, seed: seed, all: all)
         let width = checks.map(\.name.count).max() ?? 10
         for check in checks {
             print((check.passed ? "ok    " : "FAIL  ") + check.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + check.detail)

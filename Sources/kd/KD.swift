@@ -1,5 +1,7 @@
 // The `kd` executable: argument parsing only; every stage lives in the Pipeline module.
 import ArgumentParser
+import Foundation
+import Pipeline
 
 @main
 struct KD: ParsableCommand {
@@ -13,4 +15,19 @@ struct KD: ParsableCommand {
             """,
         subcommands: [DataCommand.self, InspectCommand.self, TeacherCommand.self, EvalCommand.self, PrecomputeCommand.self,
                       VerifyCacheCommand.self, DistillCommand.self])
+
+    /// Parses and runs; a failing stage prints one line (`kd: <file>: <problem>`) and exits 1.
+    static func main() {
+        var command: ParsableCommand
+        do { command = try parseAsRoot() } catch { exit(withError: error) }
+        do {
+            try command.run()
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch {
+            fflush(nil)
+            FileHandle.standardError.write(Data("kd: \(failureMessage(error))\n".utf8))
+            Foundation.exit(1)
+        }
+    }
 }

@@ -137,7 +137,9 @@ struct TinyPipeline {
         #expect(try tiny.teacher().status == 0)
         try tiny.writeConfig(epochs: 2, lr: 0.01)
         let refused = try tiny.teacher()
-        #expect(refused.status != 0 && refused.error.contains("another configuration") && refused.error.contains("--restart"))
+        // The message names what changed, in one line.
+        #expect(refused.status != 0 && refused.error.contains("other settings (epochs: 1 then, 2 now; optimizer.lr: 0.05 then, 0.01 now)")
+                && refused.error.contains("--restart") && refused.error.split(separator: "\n").count == 1, "\(refused.error)")
         #expect(try tiny.teacher(["--restart"]).status == 0)
 
         try tiny.writeConfig(epochs: 1, arch: "vgg")

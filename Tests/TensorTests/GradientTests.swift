@@ -54,32 +54,18 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
         expectDerivatives([[9]], map: awayFromZero) { $0[0].clamped(min: -0.1, max: 0.1) + $0[0].clamped(min: 0.05) }
     }
 
-    @Test func memoryScoresAndTheirAdjoint() {
-        // 3 vectors of 5 values against 4 rows each of a 6-row bank, rows repeating.
-        let bank = randomInputs([[6, 5]], seed: 7)[0]
-        let memory = MemoryRows(memory: bank, rows: [0, 5, 5, 2, 1, 1, 3, 4, 0, 2, 2, 5], perVector: 4)
-        expectDerivatives([[3, 5]]) { Tensor.memoryScores($0[0], memory).pow(2) }
-        expectDerivatives([[3, 4]]) { Tensor.memoryCombination($0[0], memory).pow(2) }
-        // Against their definitions: scores are dot products with the rows, the combination their weighted sum.
-        let v = randomInputs([[3, 5]], seed: 8)[0], g = randomInputs([[3, 4]], seed: 9)[0]
-        let (rows, b, vs, gs) = ([0, 5, 5, 2, 1, 1, 3, 4, 0, 2, 2, 5], bank.doubles, v.doubles, g.doubles)
-        let scores = Tensor.memoryScores(v, memory).doubles
-        let combined = Tensor.memoryCombination(g, memory).doubles
-        for vector in 0..<3 {
-            for k in 0..<4 {
-                let direct = (0..<5).reduce(0.0) { $0 + b[rows[vector * 4 + k] * 5 + $1] * vs[vector * 5 + $1] }
-                #expect(Swift.abs(scores[vector * 4 + k] - direct) < 1e-12)
-            }
-            for i in 0..<5 {
-                let direct = (0..<4).reduce(0.0) { $0 + gs[vector * 4 + $1] * b[rows[vector * 4 + $1] * 5 + i] }
-                #expect(Swift.abs(combined[vector * 5 + i] - direct) < 1e-12)
-            }
-        }
-        // Float32 takes the SIMD path for rows of 16 or more values: the same as float64 to rounding.
-        let wide = randomInputs([[6, 40]], seed: 3)[0], x = randomInputs([[3, 40]], seed: 4)[0]
-        let wideRows = MemoryRows(memory: wide, rows: [0, 5, 1, 2, 3, 4], perVector: 2)
-        let single = Tensor.memoryScores(x.converted(to: .float32), MemoryRows(memory: wide.converted(to: .float32), rows: [0, 5, 1, 2, 3, 4], perVector: 2))
-        #expect(zip(single.doubles, Tensor.memoryScores(x, wideRows).doubles).allSatisfy { Swift.abs($0 - $1) < 1e-4 })
+    @Test func noiseContrastBothWaysAndAgainstItsDefinition() {
+        let k = NoiseContrast(temperature: 0.5, normalizer: 3, noise: 0.2)
+        expectDerivatives([[3, 7]]) { Tensor.noiseContrast($0[0], k) * $0[0] }
+        let s = randomInputs([[3, 7]], seed: 5)[0]
+        let direct = (0.2 / ((s / 0.5).exp() / 3 + (0.2 + 1e-7))).log()
+        #expect(zip(Tensor.noiseContrast(s, k).doubles, direct.doubles).allSatisfy { Swift.abs($0 - $1) < 1e-12 })
+    }
+
+    @Test func rowsCopiedAreTheRows() {
+        let m = Tensor(shape: [3, 2], doubles: [1, 2, 3, 4, 5, 6])
+        #expect(m.rowsCopied([2, 0, 2]).doubles == [5, 6, 1, 2, 5, 6])
+        #expect(m.converted(to: .float32).rowsCopied([1]).doubles == [3, 4])
     }
 
     @Test func marginSquaresBothWaysAndAgainstItsDefinition() {

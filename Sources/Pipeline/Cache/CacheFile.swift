@@ -64,6 +64,9 @@ final class CacheFile {
             try file.createDataset("progress", values: [UInt8](repeating: 0, count: layout.totalBatches), shape: [layout.totalBatches])
             try file.dataset("progress", as: UInt8.self).setAttribute("meaning", "1 for each finished batch of \(layout.batchSize) images, view by view")
             for (key, value) in attributes.sorted(by: { $0.key < $1.key }) { try file.setAttribute(key, value) }
+            // The file is allocated whole; its blocks are reserved now, so a disk too small for it
+            // is found before any work, and no later write can run out of space.
+            try file.reserveSpace()
         }
         return try open(path: path, layout: layout)
     }

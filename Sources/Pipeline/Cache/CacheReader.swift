@@ -15,9 +15,16 @@ public final class CacheReader {
     /// The groups the file holds.
     public let schema: CacheSchema
 
+    /// Opens a complete cache; one whose precompute stopped part-way is refused, saying how much
+    /// is missing (its unfinished rows hold no teacher outputs).
     public init(path: String) throws {
         self.path = path
         file = try HDF5File.open(path)
+        let progress = try file.dataset("progress", as: UInt8.self).read()
+        let missing = progress.filter { $0 == 0 }.count
+        guard missing == 0 else {
+            throw HDF5Error(file: path, object: nil, message: "is incomplete: \(missing) of \(progress.count) batches were never written (its precompute stopped part-way); kd precompute --config <the pipeline> resumes it")
+        }
         count = try file.info("labels").shape[0]
         views = try file.info("views/dy").shape[0]
         schema = try CacheSchema(file: file)

@@ -1,7 +1,7 @@
 // `crd`: contrastive representation distillation against the cached teacher embeddings, with
 // learned projection heads for both sides and a momentum memory bank over the cache's images.
-// Negatives are drawn uniformly over all images (no labels), a fresh draw per batch from the
-// run's seed and the batch's number, so a resumed run draws the same ones.
+// Negatives are drawn uniformly over all images (no labels), a fresh draw per batch, shared by its
+// images, from the run's seed and the batch's number, so a resumed run draws the same ones.
 import Losses
 import NN
 import Tensor
@@ -67,7 +67,7 @@ public struct ContrastiveTerm: LossTerm {
             let t = teacherHead(teacher.tensor(try batch.teacher.values(teacher), count: n)).l2Normalized(axis: 1)
             var draw = SeededGenerator(seed: seed &* 0x9E37_79B9 &+ UInt64(batch.step) &* 7_919)
             let count = memory.student.shape[0]
-            let negatives = (0..<(n * term.negatives)).map { _ in Int(draw.next() % UInt64(count)) }
+            let negatives = (0..<term.negatives).map { _ in Int(draw.next() % UInt64(count)) }
             pending = (s.detached, t.detached)
             return memory.loss(student: s, teacher: t, indices: batch.indices, negatives: negatives)
         }

@@ -104,9 +104,8 @@ public struct StudentBatch {
     public let indices: [Int]
     /// Each image's label, or -1 where the student may not use it: no other label reaches a term.
     public let labels: [Int]
-    /// The epoch (1-based) and the epochs of the stage.
+    /// The epoch (1-based).
     public let epoch: Int
-    public let epochs: Int
     /// Epochs done so far, counting this batch (fractional): what warm-ups ramp with.
     public let progress: Double
     /// The batch's number in the whole run (0-based): seeds per-batch randomness.

@@ -72,7 +72,8 @@ public struct Boundary: CacheGroup {
         let (stored, recomputed) = (cached[0].bytes, live[0].bytes)
         let differing = zip(stored, recomputed).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }
         // A sign can flip only where the response is within rounding of zero.
-        return [CacheCheck(name: name, detail: "\(differing) of \(stored.count * 8) bits differ", passed: differing * 10_000 <= stored.count * 8)]
+        let score = Double(differing * 10_000) / Double(Swift.max(1, stored.count * 8))
+        return [CacheCheck(name: name, detail: "\(differing) of \(stored.count * 8) bits differ (limit 1 in 10,000)", passed: score <= 1, score: score)]
     }
 
     /// The 0/1 firing mask `[n] + shape`.

@@ -35,10 +35,38 @@ public struct InputGradient: CacheGroup {
         return [.float16(scaled), .float32(scales)]
     }
 
+    /// Max-pool windows that tie (flat backgrounds) make the input gradient non-unique: another
+    /// BLAS kernel breaks the ties otherwise, and single elements move by tens of percent of the
+    /// largest. Rows are therefore compared in norm: each cached gradient (values times scale)
+    /// within `rowLimit` of the recomputed one, `|g - g_live| / max(|g|, |g_live|)`, and the batch's
+    /// mean within `meanLimit`. Measured across OpenBLAS kernels on 4,096 rows (BENCHMARKS.md): at
+    /// most 0.20 per row, 0.048 per batch mean; a wrong row (another image's gradient, zeros, the
+    /// wrong view) is 0.7 to 1.4.
     public func verify(cached: [CachedValues], live: [CachedValues]) -> [CacheCheck] {
-        [compare("input_grad", cached[0].floats, live[0].floats, relative: 2e-3),
-         compare("input_grad_scale", cached[1].floats, live[1].floats, relative: 1e-3)]
+        let n = live[1].floats.count, d = shape.reduce(1, *)
+        let (a, b) = (gradients(cached, count: n).scalars, gradients(live, count: n).scalars)
+        let errors = (0..<n).map { image -> Double in
+            var (difference, own, recomputed) = (0.0, 0.0, 0.0)
+            for i in (image * d)..<((image + 1) * d) {
+                let (x, y) = (Double(a[i]), Double(b[i]))
+                difference += (x - y) * (x - y)
+                own += x * x
+                recomputed += y * y
+            }
+            return difference == 0 ? 0 : difference.squareRoot() / Swift.max(own.squareRoot(), recomputed.squareRoot())
+        }
+        let worst = errors.indices.max { errors[$0] < errors[$1] } ?? 0
+        let mean = errors.reduce(0, +) / Double(Swift.max(1, n))
+        let score = Swift.max(errors.isEmpty ? 0 : errors[worst] / Self.rowLimit, mean / Self.meanLimit)
+        let detail = String(format: "|cached - live| / |gradient|: worst row %.3g (limit %.2g), mean %.3g (limit %.2g) over %d rows",
+                            errors.isEmpty ? 0 : errors[worst], Self.rowLimit, mean, Self.meanLimit, n)
+        return [CacheCheck(name: "input_grad", detail: detail, passed: score <= 1, score: score)]
     }
+
+    /// How far, in norm, one row's cached gradient may be from the recomputed one.
+    static let rowLimit = 0.5
+    /// How far on average over a batch of rows.
+    static let meanLimit = 0.15
 
     /// `[n, C, H, W]`: the cached gradients times their scales.
     public func gradients(_ rows: [CachedValues], count n: Int) -> Tensor {
