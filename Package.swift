@@ -34,29 +34,35 @@ let package = Package(
 
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: releaseFlags),
         .target(name: "Losses", dependencies: ["Tensor"], swiftSettings: releaseFlags),
-        .target(name: "Optimizers", dependencies: ["Tensor", "NN"], swiftSettings: releaseFlags),
+        .target(name: "Optimizers", dependencies: ["Tensor"], swiftSettings: releaseFlags),
 
+        // state_dict checkpoints: HDF5 (read and written) and safetensors (read).
         .target(name: "Checkpoints", dependencies: ["HDF5", "NN", "Tensor"]),
 
-        // Image sources and importers into packed HDF5.
+        // Parallel loops, a bounded queue and worker boxes; SHA-256 and CRC-32C.
         .target(name: "Parallel"),
+        .target(name: "Hashing"),
+        // Image sources and importers into packed HDF5.
         .target(name: "Datasets", dependencies: ["HDF5", "ImageIO", "Parallel", "CZlib"]),
-        // The stages; knows nothing about the command line.
+        // The pipeline, one folder per part: Configuration (pipeline files), Stages (data, teacher,
+        // precompute, distill, report, eval, inspect, import), Cache (schema, groups, writer, reader,
+        // verify), Methods (one file per loss term and init stage), Training (the loop and its
+        // observers), Reporting (table, chart, TensorBoard), Shared (run paths, fingerprints, views).
+        // Knows nothing about the command line.
         .target(name: "Pipeline", dependencies: ["HDF5", "ImageIO", "Datasets", "Tensor", "NN", "Losses", "Optimizers", "Checkpoints",
-                                                "Parallel", .product(name: "Yams", package: "Yams")],
+                                                "Parallel", "Hashing", .product(name: "Yams", package: "Yams")],
                 swiftSettings: releaseFlags),
 
-        .executableTarget(name: "kd", dependencies: [
-            "Pipeline", "Datasets", "Parallel",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "BLAS", "Tensor", "NN", "Losses", "Optimizers", "Parallel", "Checkpoints"],
+        // The command line: one file per command, parsing only.
+        .executableTarget(name: "kd", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "BLAS", "Tensor", "NN", "Losses", "Optimizers", "Parallel", "Checkpoints"],
                           swiftSettings: releaseFlags),
 
         .target(name: "TestSupport", dependencies: ["CZlib"], path: "Tests/TestSupport"),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Tensor", "HDF5"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Losses", "Optimizers", "Checkpoints", "HDF5", "TestSupport"],

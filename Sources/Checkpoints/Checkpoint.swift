@@ -1,7 +1,7 @@
 // Model checkpoints in HDF5: one dataset per state_dict entry, named and shaped as PyTorch's
 // (`layer1.0.conv1.weight [out,in,kh,kw]`), so `torch.load_state_dict` takes them after a few
 // lines of h5py (scripts/load_checkpoint_in_pytorch.py). Optimiser state lives in the group
-// `optimizer/`, which a PyTorch loader skips.
+// `optimizer/`, which a PyTorch loader skips. `.safetensors` files (SafeTensors.swift) load too.
 import Foundation
 import HDF5
 import NN
@@ -9,8 +9,11 @@ import Tensor
 
 /// Why a checkpoint does not fit a model: the file, and the first problem found.
 public struct CheckpointError: Error, CustomStringConvertible {
+    /// The checkpoint's path.
     public let file: String
+    /// The first mismatch or problem found.
     public let message: String
+    /// An error about the checkpoint `file`.
     public init(file: String, message: String) {
         self.file = file
         self.message = message
@@ -54,19 +57,43 @@ public enum Checkpoint {
 
     /// Loads `path` into `model`: the architecture and every name and shape must match (the first
     /// mismatch is the error), as PyTorch's strict `load_state_dict`. Returns the file's root
-    /// attributes.
+    /// attributes. A path ending in `.safetensors` is read as safetensors, with its metadata as the
+    /// attributes (see `attributes(_:)`).
     @discardableResult
     public static func load(_ path: String, into model: any Classifier) throws -> [String: AttributeValue] {
+        if isSafeTensors(path) { return try loadSafeTensors(path, into: model) }
         let file = try HDF5File.open(path)
         let attributes = Dictionary(uniqueKeysWithValues: try file.attributes().map { ($0.name, $0.value) })
-        if let arch = attributes["arch"]?.stringValue, arch != model.arch {
-            throw CheckpointError(file: path, message: "holds a \(arch), not a \(model.arch)")
-        }
-        let expected = model.stateDict()
         let stored = Set(try file.walk().compactMap { entry -> String? in
             guard case .dataset = entry.kind, !entry.path.hasPrefix("/optimizer/"), !entry.path.hasPrefix("/extra/") else { return nil }
             return String(entry.path.dropFirst())
         })
+        try check(path, arch: attributes["arch"]?.stringValue, stored: stored, against: model) { try file.info($0).shape }
+        for (name, tensor) in model.stateDict() {
+            try tensor.assign(read(name, from: file, dtype: tensor.dtype))
+        }
+        return attributes
+    }
+
+    /// Loads the safetensors file `path` into `model`, as strictly as an HDF5 checkpoint.
+    private static func loadSafeTensors(_ path: String, into model: any Classifier) throws -> [String: AttributeValue] {
+        let file = try SafeTensorsFile(path: path)
+        let attributes = try file.attributes()
+        try check(path, arch: attributes["arch"]?.stringValue, stored: Set(file.entries.keys), against: model) { file.entries[$0]!.shape }
+        for (name, tensor) in model.stateDict() {
+            try tensor.assign(file.tensor(name, dtype: tensor.dtype))
+        }
+        return attributes
+    }
+
+    /// Checks a checkpoint holding the tensors `stored` (with `shape(name)`) against `model`: the
+    /// same `arch` when the file names one, no name missing, none unexpected, every shape equal.
+    private static func check(_ path: String, arch: String?, stored: Set<String>, against model: any Classifier,
+                              shape: (String) throws -> [Int]) throws {
+        if let arch, arch != model.arch {
+            throw CheckpointError(file: path, message: "holds a \(arch), not a \(model.arch)")
+        }
+        let expected = model.stateDict()
         if let missing = expected.first(where: { !stored.contains($0.name) }) {
             throw CheckpointError(file: path, message: "has no '\(missing.name)' (expected by \(model.arch))")
         }
@@ -74,15 +101,38 @@ public enum Checkpoint {
             throw CheckpointError(file: path, message: "has '\(extra)', which \(model.arch) does not have")
         }
         for (name, tensor) in expected {
-            let shape = try file.info(name).shape
-            guard shape == tensor.shape else {
-                throw CheckpointError(file: path, message: "'\(name)' has shape \(shape), \(model.arch) expects \(tensor.shape)")
+            let found = try shape(name)
+            guard found == tensor.shape else {
+                throw CheckpointError(file: path, message: "'\(name)' has shape \(found), \(model.arch) expects \(tensor.shape)")
             }
         }
-        for (name, tensor) in expected {
-            try tensor.assign(read(name, from: file, dtype: tensor.dtype))
+    }
+
+    /// The attributes of the checkpoint `path`, of either format: an HDF5 file's root attributes,
+    /// or a safetensors file's metadata (`arch` a string, `classes` comma-separated strings,
+    /// `input_mean`/`input_std` comma-separated doubles, `num_classes` an integer, others strings).
+    /// When `num_classes` is absent but `classes` present, `num_classes` is the number of classes.
+    public static func attributes(_ path: String) throws -> [String: AttributeValue] {
+        if isSafeTensors(path) { return try SafeTensorsFile(path: path).attributes() }
+        var attributes = Dictionary(uniqueKeysWithValues: try HDF5File.open(path).attributes().map { ($0.name, $0.value) })
+        if attributes["num_classes"] == nil, let classes = attributes["classes"]?.stringsValue {
+            attributes["num_classes"] = .int(Int64(classes.count))
         }
         return attributes
+    }
+
+    /// The shape of the state_dict tensor `name` in the checkpoint `path`, of either format.
+    public static func tensorShape(_ name: String, in path: String) throws -> [Int] {
+        if isSafeTensors(path) {
+            guard let entry = try SafeTensorsFile(path: path).entries[name] else { throw CheckpointError(file: path, message: "has no '\(name)'") }
+            return entry.shape
+        }
+        return try HDF5File.open(path).info(name).shape
+    }
+
+    /// Whether `path` names a safetensors file (by its extension).
+    private static func isSafeTensors(_ path: String) -> Bool {
+        (path as NSString).pathExtension.lowercased() == "safetensors"
     }
 
     /// Loads the `extra/` tensors saved with a checkpoint into `extra`, each by name and shape.
@@ -94,7 +144,7 @@ public enum Checkpoint {
             guard saved.shape == tensor.shape else {
                 throw CheckpointError(file: path, message: "'extra/\(name)' has shape \(saved.shape), expected \(tensor.shape)")
             }
-            try tensor.assign(saved)
+            tensor.assign(saved)
         }
     }
 

@@ -4,6 +4,7 @@
 import Foundation
 import HDF5
 
+/// Reading the official CIFAR-10 binary batches: file names, class names and import to packed HDF5.
 public enum CIFAR10 {
     static let side = 32
     static let recordSize = 1 + 3 * 32 * 32

@@ -3,11 +3,14 @@ import Foundation
 
 /// Class names of the datasets the importers know, in label order.
 public enum ClassNames {
+    /// MNIST: the digits `0`...`9`.
     public static let mnist = (0...9).map(String.init)
+    /// Fashion-MNIST's ten clothing classes.
     public static let fashionMNIST = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     /// Kuzushiji-MNIST: the ten hiragana, romanised.
     public static let kmnist = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
+    /// CIFAR-10's ten classes.
     public static let cifar10 = ["airplane", "automobile", "bird", "cat", "deer",
                                  "dog", "frog", "horse", "ship", "truck"]
 

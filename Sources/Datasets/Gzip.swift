@@ -4,7 +4,9 @@ import Foundation
 
 /// A compressed file that could not be inflated.
 public struct GzipError: Error, CustomStringConvertible, Sendable {
+    /// The file being read.
     public let file: String
+    /// What zlib reported.
     public let message: String
     public var description: String { "\(file): \(message)" }
 }

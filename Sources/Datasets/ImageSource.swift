@@ -5,14 +5,21 @@ import ImageIO
 
 /// A batch of images and their labels; `pixels` holds `count * height * width * channels` bytes.
 public struct ImageBatch: Sendable {
+    /// uint8 pixels, `[count, height, width, channels]` row-major (NHWC).
     public var pixels: [UInt8]
+    /// `[count]` class indices, one per image.
     public var labels: [Int32]
+    /// Rows per image.
     public var height: Int
+    /// Columns per image.
     public var width: Int
+    /// 1 (grey) or 3 (RGB).
     public var channels: Int
 
+    /// Images in the batch.
     public var count: Int { labels.count }
 
+    /// A batch from NHWC `pixels` and one label per image.
     public init(pixels: [UInt8], labels: [Int32], height: Int, width: Int, channels: Int) {
         self.pixels = pixels
         self.labels = labels
@@ -33,8 +40,11 @@ public struct ImageBatch: Sendable {
 public protocol ImageSource: AnyObject {
     /// Where the images are (a folder or a file), for messages.
     var path: String { get }
+    /// Number of images.
     var count: Int { get }
+    /// Rows per image.
     var height: Int { get }
+    /// Columns per image.
     var width: Int { get }
     /// 1 (grey) or 3 (RGB).
     var channels: Int { get }
@@ -64,8 +74,11 @@ extension ImageSource {
 
 /// An image source that cannot be opened or read: which path and what is wrong.
 public struct DatasetError: Error, CustomStringConvertible, Sendable {
+    /// The file or folder concerned.
     public let path: String
+    /// What is wrong.
     public let message: String
+    /// An error about `path`.
     public init(_ path: String, _ message: String) {
         self.path = path
         self.message = message

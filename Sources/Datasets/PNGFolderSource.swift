@@ -10,12 +10,19 @@ import Parallel
 /// packed file exported and imported again keeps its labels). Every image must have the size and
 /// colour of the first; other files are skipped and counted. Decoding runs on `threads` threads.
 public final class PNGFolderSource: ImageSource {
+    /// The root folder.
     public let path: String
+    /// Number of images found.
     public let count: Int
+    /// Rows of every image (those of the first).
     public let height: Int
+    /// Columns of every image (those of the first).
     public let width: Int
+    /// 1 (grey) or 3 (RGB), that of the first image.
     public let channels: Int
+    /// Class names in label order (sorted folders, or `classes.txt`).
     public let classNames: [String]
+    /// `[count]` labels, in index order.
     public let labels: [Int32]
     /// Every image file, in index order.
     public let files: [String]
@@ -103,6 +110,7 @@ public final class PNGFolderSource: ImageSource {
         return headers
     }
 
+    /// Decodes the PNGs at `indices` into one NHWC batch, on `threads` threads.
     public func batch(_ indices: [Int]) throws -> ImageBatch {
         let size = height * width * channels
         var pixels = [UInt8](repeating: 0, count: indices.count * size)

@@ -3,12 +3,19 @@ import HDF5
 
 /// Images packed in one HDF5 file, read by rows. Labels may be stored as any integer type.
 public final class PackedImageSource: ImageSource {
+    /// The HDF5 file.
     public let path: String
+    /// `N`, the number of images.
     public let count: Int
+    /// `H`, rows per image.
     public let height: Int
+    /// `W`, columns per image.
     public let width: Int
+    /// `C`: 1 (grey) or 3 (RGB).
     public let channels: Int
+    /// The `classes` attribute, or `0`...`max label` when absent.
     public let classNames: [String]
+    /// `[N]` labels, read once at opening.
     public let labels: [Int32]
     private let images: Dataset<UInt8>
 
@@ -44,6 +51,7 @@ public final class PackedImageSource: ImageSource {
         self.path = path
     }
 
+    /// The rows `indices` of `images [N, H, W, C]`, with their labels.
     public func batch(_ indices: [Int]) throws -> ImageBatch {
         let pixels = try images.read(rowIndices: indices)
         return ImageBatch(pixels: pixels, labels: indices.map { labels[$0] }, height: height, width: width, channels: channels)

@@ -12,6 +12,7 @@ public struct PackOptions: Sendable {
     /// Byte-shuffle before gzip.
     public var shuffle: Bool
 
+    /// Options with 64-image chunks, no gzip and no shuffle by default.
     public init(chunkRows: Int = 64, gzip: Int? = nil, shuffle: Bool = false) {
         self.chunkRows = chunkRows
         self.gzip = gzip
@@ -24,13 +25,18 @@ public struct PackOptions: Sendable {
 /// Writes a packed image file of a known number of images, batch by batch, under a temporary
 /// name; `finish()` renames it into place. Dropped unfinished, the temporary file is deleted.
 public final class PackedWriter {
+    /// The final path, where `finish()` puts the file.
     public let path: String
+    /// `N`, the number of images the file holds once finished.
     public let count: Int
     /// The open file and its two datasets; released by `finish()` so other processes can open it.
     private var open: (file: HDF5File, images: Dataset<UInt8>, labels: Dataset<Int32>)?
     private let classCount: Int
     private var written = 0
 
+    /// Creates the temporary file with `images uint8 [count, height, width, channels]`, `labels int32 [count]`
+    /// and the `classes` attribute.
+    ///
     /// - Parameters:
     ///   - attributes: extra root attributes, such as `source` (where the images came from).
     public init(path: String, count: Int, height: Int, width: Int, channels: Int, classNames: [String],

@@ -5,11 +5,17 @@ import Foundation
 /// The value of an attribute. Strings are written as variable-length UTF-8 (h5py reads `str`);
 /// fixed-length strings written by other tools are read too, with trailing NULs removed.
 public enum AttributeValue: Equatable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    /// One string (variable-length UTF-8 when written).
     case string(String)
+    /// A 1-D list of strings.
     case strings([String])
+    /// One integer.
     case int(Int64)
+    /// A 1-D list of integers.
     case ints([Int64])
+    /// One floating-point number.
     case double(Double)
+    /// A 1-D list of floating-point numbers.
     case doubles([Double])
     /// A type this wrapper does not read (compound, enum, ...), with its description.
     case unsupported(String)
@@ -26,6 +32,7 @@ public enum AttributeValue: Equatable, Sendable, CustomStringConvertible, Expres
         }
     }
 
+    /// A string literal is a `.string` attribute.
     public init(stringLiteral value: String) { self = .string(value) }
 
     /// The value as one string, if it is one.
@@ -63,20 +70,10 @@ public enum AttributeValue: Equatable, Sendable, CustomStringConvertible, Expres
 extension HDF5Object {
     /// Names of this object's attributes, in creation order.
     public func attributeNames() throws -> [String] {
-        final class Names { var list: [String] = [] }
-        let names = Names()
         var index: hsize_t = 0
-        try withExtendedLifetime(names) {
-            let context = Unmanaged.passUnretained(names).toOpaque()
-            try hdf5(location, "listing attributes") {
-                H5Aiterate2(handle.id, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in
-                    guard let name, let context else { return -1 }
-                    Unmanaged<Names>.fromOpaque(context).takeUnretainedValue().list.append(String(cString: name))
-                    return 0
-                }, context)
-            }
+        return try listNames("listing attributes") { context in
+            H5Aiterate2(handle.id, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in NameList.append(name, context) }, context)
         }
-        return names.list
     }
 
     /// Whether the attribute `name` exists.

@@ -3,6 +3,7 @@ internal import CHDF5
 
 /// Element types stored in HDF5 datasets and attributes.
 public enum ElementType: String, Sendable, CaseIterable {
+    /// Unsigned and signed integers of 8 to 64 bits, and IEEE floats of 16, 32 and 64 bits.
     case uint8, int8, uint16, int16, uint32, int32, uint64, int64, float16, float32, float64
 
     /// Whether this is a floating-point type.
@@ -80,6 +81,7 @@ private func makeHalfType() -> hid_t {
 
 /// A Swift type that can be an element of an HDF5 dataset.
 public protocol HDF5Element: Sendable {
+    /// The HDF5 element type this Swift type is stored as.
     static var elementType: ElementType { get }
 }
 

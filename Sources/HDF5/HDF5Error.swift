@@ -11,6 +11,7 @@ public struct HDF5Error: Error, CustomStringConvertible, Sendable {
     /// What went wrong, including libhdf5's own message when it gave one.
     public let message: String
 
+    /// An error about `object` in `file` (nil for the file itself).
     public init(file: String, object: String?, message: String) {
         self.file = file
         self.object = object

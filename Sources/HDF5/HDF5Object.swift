@@ -60,20 +60,10 @@ public class Group: HDF5Object {
 
     /// Names of the direct children of this group, in name order.
     public func childNames() throws -> [String] {
-        final class Names { var list: [String] = [] }
-        let names = Names()
         var index: hsize_t = 0
-        try withExtendedLifetime(names) {
-            let context = Unmanaged.passUnretained(names).toOpaque()
-            try hdf5(location, "listing the group") {
-                H5Literate(handle.id, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in
-                    guard let name, let context else { return -1 }
-                    Unmanaged<Names>.fromOpaque(context).takeUnretainedValue().list.append(String(cString: name))
-                    return 0
-                }, context)
-            }
+        return try listNames("listing the group") { context in
+            H5Literate(handle.id, H5_INDEX_NAME, H5_ITER_INC, &index, { _, name, _, context in NameList.append(name, context) }, context)
         }
-        return names.list
     }
 
     /// Whether the child `name` is a group (true) or something else, such as a dataset.
@@ -84,17 +74,36 @@ public class Group: HDF5Object {
         return H5Iget_type(id) == H5I_GROUP
     }
 
-    /// Removes the link `name` from this group (the space is reclaimed only by repacking).
-    public func remove(_ name: String) throws {
-        let location = Location(file: filePath, object: childPath(name))
-        try hdf5(location, "removing the link") { H5Ldelete(handle.id, name, kd_H5P_DEFAULT()) }
-    }
-
     /// Runs `body` with link-creation properties that create missing intermediate groups.
     func withIntermediateGroups<R>(_ location: Location, _ body: (hid_t) throws -> R) throws -> R {
         let properties = try hdf5(location, "making link properties") { H5Pcreate(kd_H5P_LINK_CREATE()) }
         defer { H5Pclose(properties) }
         try hdf5(location, "allowing intermediate groups") { H5Pset_create_intermediate_group(properties, 1) }
         return try body(properties)
+    }
+}
+
+extension HDF5Object {
+    /// Runs an HDF5 iteration whose callback calls `NameList.append` with the context it is given,
+    /// and returns the names collected.
+    func listNames(_ operation: String, _ iterate: (UnsafeMutableRawPointer) -> herr_t) throws -> [String] {
+        let names = NameList()
+        try withExtendedLifetime(names) {
+            let context = Unmanaged.passUnretained(names).toOpaque()
+            _ = try hdf5(location, operation) { iterate(context) }
+        }
+        return names.list
+    }
+}
+
+/// The names an HDF5 iteration callback collects (passed to it as its context pointer).
+final class NameList {
+    var list: [String] = []
+
+    /// The body of an iteration callback: appends `name` to the list behind `context`.
+    static func append(_ name: UnsafePointer<CChar>?, _ context: UnsafeMutableRawPointer?) -> herr_t {
+        guard let name, let context else { return -1 }
+        Unmanaged<NameList>.fromOpaque(context).takeUnretainedValue().list.append(String(cString: name))
+        return 0
     }
 }

@@ -26,10 +26,13 @@ public struct DatasetInfo: Sendable, Equatable {
 
 /// One object in a file listing.
 public struct Entry: Sendable {
+    /// A group, or a dataset with its shape, type and storage.
     public enum Kind: Sendable { case group, dataset(DatasetInfo) }
     /// Absolute path inside the file.
     public var path: String
+    /// Whether the object is a group or a dataset.
     public var kind: Kind
+    /// The object's attributes, in name order.
     public var attributes: [(name: String, value: AttributeValue)]
 }
 

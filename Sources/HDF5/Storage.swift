@@ -13,6 +13,7 @@ public struct Storage: Sendable, Equatable {
         case shape([Int])
     }
 
+    /// How the dataset is cut into chunks (`automatic` by default).
     public var chunking: Chunking
     /// Byte-shuffle filter before compression (helps gzip on multi-byte numbers).
     public var shuffle: Bool
@@ -24,6 +25,7 @@ public struct Storage: Sendable, Equatable {
     /// change raw data only, never the file's metadata, so a killed writer cannot corrupt it.
     public var allocateEarly: Bool
 
+    /// Storage from its parts; the defaults give contiguous, unfiltered, fixed-size storage.
     public init(chunking: Chunking = .automatic, shuffle: Bool = false, gzip: Int? = nil, extendible: Bool = false,
                 allocateEarly: Bool = false) {
         self.chunking = chunking

@@ -2,13 +2,16 @@
 
 /// An 8-bit image, pixels in row-major HWC order.
 public struct Image: Equatable, Sendable {
+    /// Columns.
     public var width: Int
+    /// Rows.
     public var height: Int
     /// 1 (grey) or 3 (RGB).
     public var channels: Int
     /// `height * width * channels` bytes, row by row, channels interleaved.
     public var pixels: [UInt8]
 
+    /// An image from `height * width * channels` HWC bytes; `channels` must be 1 or 3.
     public init(width: Int, height: Int, channels: Int, pixels: [UInt8]) {
         precondition(channels == 1 || channels == 3, "images are grey (1) or RGB (3), not \(channels) channels")
         precondition(pixels.count == width * height * channels, "\(pixels.count) bytes for a \(width)x\(height)x\(channels) image")

@@ -5,18 +5,23 @@ import Foundation
 
 /// A PNG that could not be read or written: which file and what libpng said.
 public struct PNGError: Error, CustomStringConvertible, Sendable {
+    /// The PNG's path.
     public let file: String
+    /// What libpng said, or what failed when it said nothing.
     public let message: String
     public var description: String { "\(file): \(message)" }
 }
 
 /// The size and colour of a PNG, read from its header alone.
 public struct PNGHeader: Equatable, Sendable {
+    /// Columns.
     public var width: Int
+    /// Rows.
     public var height: Int
     /// 3 when the file has colour (RGB, RGBA or a colour palette), 1 when it is grey.
     public var channels: Int
 
+    /// A header of the given size and channel count.
     public init(width: Int, height: Int, channels: Int) {
         self.width = width
         self.height = height

@@ -32,7 +32,9 @@ public final class ContrastMemory {
     public let teacher: Tensor
     /// `[2]`: Z of the student-anchored and the teacher-anchored scores; negative until set.
     public let normalizers: Tensor
+    /// `tau`, dividing each score before the exponential (RepDistiller's `nce_t`).
     public let temperature: Double
+    /// Weight a bank row keeps at each update (RepDistiller's `nce_m`).
     public let momentum: Double
 
     /// Banks given as `[N, D]` tensors (the student's and the teacher's), Z not yet set.
@@ -58,6 +60,9 @@ public final class ContrastMemory {
     /// image's row of the other side's bank and against the rows `negatives`, drawn once for the
     /// batch and shared by its images (one matrix product; RepDistiller draws them per image, the
     /// same estimate). Sets each side's Z on its first call.
+    ///
+    /// ### References
+    /// Tian, Krishnan, Isola, "Contrastive Representation Distillation", ICLR 2020, arXiv:1910.10699.
     public func loss(student s: Tensor, teacher t: Tensor, indices: [Int], negatives: [Int]) -> Tensor {
         let (count, d) = (student.shape[0], student.shape[1])
         precondition(s.shape == [indices.count, d] && t.shape == s.shape, "CRD of \(s.shape) and \(t.shape) for \(indices.count) images")

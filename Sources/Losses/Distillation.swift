@@ -49,15 +49,21 @@ public func attentionMap(_ features: Tensor, mode: AttentionMode = .sumP, p: Dou
 }
 
 /// Activation-based attention transfer for one layer pair: the mean over images and positions of
-/// `(Q_S - Q_T)^2` between normalised maps, as the paper's code (`(at(x) - at(y)).pow(2).mean()`).
+/// `(Q_S - Q_T)^2` between normalised maps `[N, H*W]`, as the paper's code (`(at(x) - at(y)).pow(2).mean()`).
 /// The training loss adds `beta / 2` times the sum over layer pairs.
+///
+/// ### References
+/// Zagoruyko, Komodakis, "Paying More Attention to Attention", arXiv:1612.03928.
 public func attentionTransferLoss(student: Tensor, teacher: Tensor) -> Tensor {
     (student - teacher.detached).pow(2).mean()
 }
 
 /// Gradient-based attention transfer: `1/2 ||J_S - J_T||^2` per image, averaged over the batch,
-/// where `J` are input gradients of the cross-entropy (the student's computed with `createGraph`,
+/// where `J` are `[N, C, H, W]` input gradients of the cross-entropy (the student's computed with `createGraph`,
 /// so that this loss trains through them). The training loss multiplies it by `beta`.
+///
+/// ### References
+/// Zagoruyko, Komodakis, "Paying More Attention to Attention", arXiv:1612.03928.
 public func inputGradientLoss(student: Tensor, teacher: Tensor) -> Tensor {
     (student - teacher.detached).pow(2).sum() * (0.5 / Double(student.shape[0]))
 }

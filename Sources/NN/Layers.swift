@@ -3,10 +3,14 @@ import Tensor
 
 /// 2-D convolution, weight `[out, in, k, k]`, optional bias `[out]`; input `[N, in, H, W]`.
 public final class Conv2d: Module {
+    /// `[out, in, k, k]`, trainable.
     public let weight: Tensor
+    /// `[out]`, trainable, or nil without bias.
     public let bias: Tensor?
+    /// Stride and zero padding, the same on both spatial axes.
     public let geometry: ConvolutionGeometry
 
+    /// A `kernel x kernel` convolution from `inChannels` to `outChannels`, PyTorch-initialised from `generator`.
     public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
                 generator: inout SeededGenerator) {
         let fanIn = inChannels * kernel * kernel
@@ -15,8 +19,10 @@ public final class Conv2d: Module {
         geometry = ConvolutionGeometry(stride: stride, padding: padding)
     }
 
+    /// `weight`, then `bias` when present.
     override public var localParameters: [(String, Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
+    /// `[N, in, H, W]` to `[N, out, H', W']`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let y = Tensor.convolution(x, weight, geometry: geometry)
         return bias.map { y + $0.channelShaped(rank: 4) } ?? y
@@ -34,15 +40,22 @@ public final class Conv2d: Module {
 /// Batch normalisation over axis 1 of `[N, C, ...]` (PyTorch's BatchNorm2d and BatchNorm1d):
 /// batch statistics while training, running averages (momentum 0.1) in evaluation.
 public final class BatchNorm: Module {
+    /// `[C]` scale (gamma), trainable, initially 1.
     public let weight: Tensor
+    /// `[C]` shift (beta), trainable, initially 0.
     public let bias: Tensor
+    /// `[C]` running mean of the batch means, used in evaluation.
     public let runningMean: Tensor
+    /// `[C]` running (unbiased) variance, used in evaluation.
     public let runningVariance: Tensor
     /// Training batches seen (PyTorch's `num_batches_tracked`), kept as a one-element tensor.
     public let batchesTracked: Tensor
+    /// Added to the variance before the square root.
     public let eps: Double
+    /// Weight of each new batch's statistics in the running averages.
     public let momentum: Double
 
+    /// Normalisation of `channels` channels: weight 1, bias 0, running mean 0 and variance 1.
     public init(_ channels: Int, eps: Double = 1e-5, momentum: Double = 0.1) {
         weight = .ones([channels])
         bias = .zeros([channels])
@@ -55,11 +68,14 @@ public final class BatchNorm: Module {
         self.momentum = momentum
     }
 
+    /// `weight` and `bias`.
     override public var localParameters: [(String, Tensor)] { [("weight", weight), ("bias", bias)] }
+    /// `running_mean`, `running_var` and `num_batches_tracked`, as PyTorch names them.
     override public var localBuffers: [(String, Tensor)] {
         [("running_mean", runningMean), ("running_var", runningVariance), ("num_batches_tracked", batchesTracked)]
     }
 
+    /// `[N, C, ...]` normalised per channel; in training also updates the running statistics.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         guard isTraining else {
             return Tensor.batchNormInference(x, gamma: weight, beta: bias, runningMean: runningMean,
@@ -76,16 +92,21 @@ public final class BatchNorm: Module {
 
 /// Fully connected layer `y = x W^T + b`, weight `[out, in]`; input `[N, in]`.
 public final class Linear: Module {
+    /// `[out, in]`, trainable.
     public let weight: Tensor
+    /// `[out]`, trainable, or nil without bias.
     public let bias: Tensor?
 
+    /// A layer from `inFeatures` to `outFeatures`, PyTorch-initialised from `generator`.
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout SeededGenerator) {
         weight = defaultInitialisation([outFeatures, inFeatures], fanIn: inFeatures, generator: &generator)
         self.bias = bias ? defaultInitialisation([outFeatures], fanIn: inFeatures, generator: &generator) : nil
     }
 
+    /// `weight`, then `bias` when present.
     override public var localParameters: [(String, Tensor)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
 
+    /// `[N, in]` to `[N, out]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let y = Tensor.matmul(x, weight, transposeB: true)
         return bias.map { y + $0 } ?? y
@@ -97,6 +118,7 @@ public final class Linear: Module {
 
 /// A layer applied as a function of one tensor, for `Sequential`.
 public protocol Layer: Module {
+    /// Applies the layer to `x`.
     func callAsFunction(_ x: Tensor) -> Tensor
 }
 
@@ -106,40 +128,20 @@ extension Linear: Layer {}
 
 /// `max(x, 0)`.
 public final class ReLU: Module, Layer {
+    /// A parameter-free ReLU.
     override public init() {}
+    /// Elementwise `max(x, 0)`, any shape.
     public func callAsFunction(_ x: Tensor) -> Tensor { x.relu() }
-}
-
-/// Max pooling over square windows.
-public final class MaxPool2d: Module, Layer {
-    public let geometry: PoolGeometry
-    public init(kernel: Int, stride: Int? = nil, padding: Int = 0) { geometry = PoolGeometry(kernel: kernel, stride: stride, padding: padding) }
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.maxPooled(geometry) }
-}
-
-/// Average pooling over square windows.
-public final class AvgPool2d: Module, Layer {
-    public let geometry: PoolGeometry
-    public init(kernel: Int, stride: Int? = nil, padding: Int = 0) { geometry = PoolGeometry(kernel: kernel, stride: stride, padding: padding) }
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.averagePooled(geometry) }
-}
-
-/// Mean over the spatial axes: `[N, C, H, W]` to `[N, C]` (adaptive average pooling to 1, flattened).
-public final class GlobalAvgPool: Module, Layer {
-    override public init() {}
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.mean(axes: [2, 3]) }
-}
-
-/// `[N, ...]` to `[N, product]`.
-public final class Flatten: Module, Layer {
-    override public init() {}
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.reshaped([x.shape[0], -1]) }
 }
 
 /// Layers applied in order; children are named `0`, `1`, ... as in PyTorch.
 public final class Sequential: Module, Layer {
+    /// The layers, in the order applied.
     public let layers: [any Layer]
+    /// A chain of `layers`, applied in order.
     public init(_ layers: [any Layer]) { self.layers = layers }
+    /// The layers, named by position (`0`, `1`, ...).
     override public var children: [(String, Module)] { layers.enumerated().map { (String($0.offset), $0.element) } }
+    /// The output of the last layer.
     public func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
 }

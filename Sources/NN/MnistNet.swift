@@ -2,16 +2,19 @@
 import Tensor
 
 /// `mnist_teacher` (32, 64, 128) and `mnist_student` (8, 16, 32) for 28x28 grey images.
-/// Stages (features): `conv1` (relu(conv1)), `conv2` (relu(conv2)), `pool` (max-pooled);
+/// Named layers (features): `conv1` (relu(conv1)), `conv2` (relu(conv2)), `pool` (max-pooled);
 /// pre-activations: conv1, conv2 and fc1 before their ReLU.
 public final class MnistNet: Module, Classifier {
+    /// The models.py name (`mnist_teacher`, `mnist_student`).
     public let arch: String
     let conv1: Conv2d, conv2: Conv2d, fc1: Linear, fc2: Linear
-    public let stageChannels: [Int]
-    public let stageNames = ["conv1", "conv2", "pool"]
+    /// The feature points, in forward order.
+    public let layerNames = ["conv1", "conv2", "pool"]
+    /// The points before each ReLU, in forward order.
     public let preActivationNames = ["conv1", "conv2", "fc1"]
     let imageSize: Int
 
+    /// Two 3x3 convolutions (`channels1`, `channels2`), then `hidden` units, for `[N, inChannels, imageSize, imageSize]` input.
     public init(arch: String, channels1: Int, channels2: Int, hidden: Int, classes: Int, inChannels: Int, imageSize: Int,
                 generator: inout SeededGenerator) {
         self.arch = arch
@@ -21,11 +24,12 @@ public final class MnistNet: Module, Classifier {
         conv2 = Conv2d(channels1, channels2, kernel: 3, generator: &generator)
         fc1 = Linear(channels2 * pooled * pooled, hidden, generator: &generator)
         fc2 = Linear(hidden, classes, generator: &generator)
-        stageChannels = [channels1, channels2, channels2]
     }
 
+    /// Sub-modules under their models.py names.
     override public var children: [(String, Module)] { [("conv1", conv1), ("conv2", conv2), ("fc1", fc1), ("fc2", fc2)] }
 
+    /// `[N, C, H, W]` up to named layer `upto`: logits `[N, classes]`, features, pre-activations, `[N, hidden]` embedding.
     public func forward(_ x: Tensor, upto: Int? = nil) -> ModelOutput {
         let p1 = conv1(x)
         let a1 = p1.relu()
@@ -41,6 +45,7 @@ public final class MnistNet: Module, Classifier {
         return ModelOutput(logits: fc2(hidden), features: [a1, a2, a3], preActivations: [p1, p2, p4], embedding: hidden)
     }
 
+    /// Multiply-accumulates of the two convolutions and two linear layers per image.
     public var macsPerImage: Int {
         conv1.macs(height: imageSize, width: imageSize) + conv2.macs(height: imageSize - 2, width: imageSize - 2) + fc1.macs + fc2.macs
     }

@@ -3,12 +3,14 @@ import Tensor
 
 /// A model name that is not in the zoo.
 public struct UnknownModelError: Error, CustomStringConvertible {
+    /// The name asked for.
     public let name: String
     public var description: String { "unknown model '\(name)'; known: \(Models.names.joined(separator: ", "))" }
 }
 
 /// Builds the literature's models by their models.py names.
 public enum Models {
+    /// Every name `make` accepts, in models.py's order.
     public static let names = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
                                "resnet8x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
                                "mnist_teacher", "mnist_student"]

@@ -7,6 +7,7 @@ open class Module {
     /// Training mode (batch statistics, dropout) or evaluation mode.
     public private(set) var isTraining = true
 
+    /// A module in training mode, with no parameters, buffers or children of its own.
     public init() {}
 
     /// Trainable tensors of this module itself, by local name (`weight`, `bias`).

@@ -1,4 +1,4 @@
-// RepDistiller's CIFAR ResNets (depth 6n+2): a 3x3 stem, three stages of basic blocks, global
+// RepDistiller's CIFAR ResNets (depth 6n+2): a 3x3 stem, three groups of basic blocks (the named layers layer1-3), global
 // average pooling, a linear classifier. Parameter names as models.py / RepDistiller resnet.py.
 import Tensor
 
@@ -7,6 +7,7 @@ public final class BasicBlock: Module {
     let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
     let downsample: Sequential?
 
+    /// A block from `inPlanes` to `planes` channels; `stride` 2 halves `H` and `W`.
     public init(_ inPlanes: Int, _ planes: Int, stride: Int, generator: inout SeededGenerator) {
         conv1 = Conv2d(inPlanes, planes, kernel: 3, stride: stride, padding: 1, bias: false, generator: &generator)
         bn1 = BatchNorm(planes)
@@ -17,6 +18,7 @@ public final class BasicBlock: Module {
             : nil
     }
 
+    /// `conv1`, `bn1`, `conv2`, `bn2`, then `downsample` when present.
     override public var children: [(String, Module)] {
         [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)] + (downsample.map { [("downsample", $0)] } ?? [])
     }
@@ -43,16 +45,18 @@ final class BlockList<Block: Module>: Module {
     override var children: [(String, Module)] { blocks.enumerated().map { (String($0.offset), $0.element) } }
 }
 
-/// ResNet-(6n+2) with filters `[stem, stage1, stage2, stage3]`.
+/// ResNet-(6n+2) with filters `[stem, layer1, layer2, layer3]`.
 public final class ResNet: Module, Classifier {
+    /// The models.py name (`resnet8`, ..., `resnet32x4`).
     public let arch: String
     let conv1: Conv2d, bn1: BatchNorm
     let layers: [BlockList<BasicBlock>]
     let fc: Linear
-    public let stageChannels: [Int]
-    public let stageNames = ["layer1", "layer2", "layer3"]
+    /// The three block groups (`layer1`...`layer3`), in forward order.
+    public let layerNames = ["layer1", "layer2", "layer3"]
     let imageSize: Int
 
+    /// ResNet-`depth` (6n+2, n blocks per group) for `[N, inChannels, imageSize, imageSize]` input.
     public init(arch: String, depth: Int, filters: [Int], classes: Int, inChannels: Int, imageSize: Int, generator: inout SeededGenerator) {
         precondition((depth - 2) % 6 == 0, "ResNet depth \(depth) is not 6n+2")
         let n = (depth - 2) / 6
@@ -62,37 +66,39 @@ public final class ResNet: Module, Classifier {
         bn1 = BatchNorm(filters[0])
         var inPlanes = filters[0]
         var layers: [BlockList<BasicBlock>] = []
-        for (stage, planes) in filters.dropFirst().enumerated() {
+        for (group, planes) in filters.dropFirst().enumerated() {
             var blocks: [BasicBlock] = []
             for index in 0..<n {
-                blocks.append(BasicBlock(inPlanes, planes, stride: stage > 0 && index == 0 ? 2 : 1, generator: &generator))
+                blocks.append(BasicBlock(inPlanes, planes, stride: group > 0 && index == 0 ? 2 : 1, generator: &generator))
                 inPlanes = planes
             }
             layers.append(BlockList(blocks))
         }
         self.layers = layers
         fc = Linear(filters.last!, classes, generator: &generator)
-        stageChannels = Array(filters.dropFirst())
     }
 
+    /// `conv1`, `bn1`, `layer1`...`layer3`, `fc`, as RepDistiller names them.
     override public var children: [(String, Module)] {
         [("conv1", conv1), ("bn1", bn1)] + layers.enumerated().map { ("layer\($0.offset + 1)", $0.element) } + [("fc", fc)]
     }
 
+    /// `[N, C, H, W]` up to named layer `upto`: logits `[N, classes]`, the named layers' outputs, their pre-ReLU values, `[N, filters[3]]` embedding.
     public func forward(_ x: Tensor, upto: Int? = nil) -> ModelOutput {
         var out = bn1(conv1(x)).relu()
         var features: [Tensor] = [], pre: [Tensor] = []
-        for (stage, layer) in layers.enumerated() {
+        for (index, layer) in layers.enumerated() {
             var last = out
             for block in layer.blocks { (out, last) = block.forward(out) }
             features.append(out)
             pre.append(last)
-            if upto == stage + 1 { return ModelOutput(logits: nil, features: features, preActivations: pre) }
+            if upto == index + 1 { return ModelOutput(logits: nil, features: features, preActivations: pre) }
         }
         let pooled = out.mean(axes: [2, 3])
         return ModelOutput(logits: fc(pooled), features: features, preActivations: pre, embedding: pooled)
     }
 
+    /// Multiply-accumulates of every convolution and the classifier per image.
     public var macsPerImage: Int {
         var size = imageSize
         var total = conv1.macs(height: size, width: size)

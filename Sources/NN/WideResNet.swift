@@ -16,6 +16,7 @@ public final class WideBasic: Module {
             : Conv2d(inPlanes, outPlanes, kernel: 1, stride: stride, bias: false, generator: &generator)
     }
 
+    /// `bn1`, `conv1`, `bn2`, `conv2`, then `convShortcut` when present.
     override public var children: [(String, Module)] {
         [("bn1", bn1), ("conv1", conv1), ("bn2", bn2), ("conv2", conv2)] + (convShortcut.map { [("convShortcut", $0)] } ?? [])
     }
@@ -45,15 +46,17 @@ final class NetworkBlock: Module {
 
 /// WRN-depth-widen: channels 16, 16k, 32k, 64k, (depth-4)/6 blocks per group.
 public final class WideResNet: Module, Classifier {
+    /// The models.py name (`wrn_16_1`, ..., `wrn_40_2`).
     public let arch: String
     let conv1: Conv2d
     let groups: [NetworkBlock]
     let bn1: BatchNorm
     let fc: Linear
-    public let stageChannels: [Int]
-    public let stageNames = ["block1", "block2", "block3"]
+    /// The three groups' outputs, in forward order.
+    public let layerNames = ["block1", "block2", "block3"]
     let imageSize: Int
 
+    /// WRN-`depth`-`widen` (6n+4, n blocks per group) for `[N, inChannels, imageSize, imageSize]` input.
     public init(arch: String, depth: Int, widen: Int, classes: Int, inChannels: Int, imageSize: Int, generator: inout SeededGenerator) {
         precondition((depth - 4) % 6 == 0, "WRN depth \(depth) is not 6n+4")
         let n = (depth - 4) / 6
@@ -69,13 +72,14 @@ public final class WideResNet: Module, Classifier {
         }
         bn1 = BatchNorm(channels[3])
         fc = Linear(channels[3], classes, generator: &generator)
-        stageChannels = Array(channels.dropFirst())
     }
 
+    /// `conv1`, `block1`...`block3`, `bn1`, `fc`, as RepDistiller names them.
     override public var children: [(String, Module)] {
         [("conv1", conv1)] + groups.enumerated().map { ("block\($0.offset + 1)", $0.element) } + [("bn1", bn1), ("fc", fc)]
     }
 
+    /// `[N, C, H, W]` up to group `upto`: logits `[N, classes]`, group outputs, `[N, 64k]` embedding.
     /// `pre[k]`: group k's output through the BN that follows it (the next group's first bn1, or
     /// the final bn1), as RepDistiller's `preact=True`.
     public func forward(_ x: Tensor, upto: Int? = nil) -> ModelOutput {
@@ -96,6 +100,7 @@ public final class WideResNet: Module, Classifier {
         return ModelOutput(logits: fc(pooled), features: features, preActivations: pre, embedding: pooled)
     }
 
+    /// Multiply-accumulates of every convolution and the classifier per image.
     public var macsPerImage: Int {
         var size = imageSize
         var total = conv1.macs(height: size, width: size)

@@ -1,18 +1,23 @@
 // Stochastic gradient descent with momentum, Nesterov and weight decay, as torch.optim.SGD.
-import NN
 import Tensor
 
 /// SGD: `d = g + wd * p; v = mu * v + d; p -= lr * (nesterov ? d + mu * v : v)` (dampening 0).
 public final class SGD {
+    /// `lr`; the trainer sets it from the schedule before each step.
     public var learningRate: Double
+    /// `mu`; 0 turns momentum off.
     public let momentum: Double
+    /// Whether the update uses Nesterov momentum (`d + mu * v`).
     public let nesterov: Bool
+    /// `wd`, the L2 penalty added to each decayed parameter's gradient.
     public let weightDecay: Double
     /// The parameters, each with whether weight decay applies to it.
     public let parameters: [(tensor: Tensor, decay: Bool)]
     /// One momentum buffer per parameter (zeros until the first step).
     public private(set) var velocities: [Tensor]
 
+    /// An optimiser over the `named` parameters, with zero momentum buffers.
+    ///
     /// - Parameter decayNormsAndBiases: whether batch-norm weights and biases (rank-1 parameters)
     ///   get weight decay too (PyTorch's default: yes).
     public init(_ named: [(name: String, tensor: Tensor)], learningRate: Double, momentum: Double = 0.9,

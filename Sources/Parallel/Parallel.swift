@@ -5,7 +5,9 @@ import Foundation
 
 /// A pointer that may cross threads; each worker writes a disjoint part of it.
 public struct SendablePointer<T>: @unchecked Sendable {
+    /// The start of the shared buffer.
     public let base: UnsafeMutablePointer<T>
+    /// Wraps `base`; the caller keeps the memory alive while workers use it.
     public init(base: UnsafeMutablePointer<T>) { self.base = base }
 }
 
@@ -47,7 +49,13 @@ private final class FailureList: @unchecked Sendable {
 /// How many threads compute kernels use (the machine's cores by default). Results depend on it
 /// only through the order of floating-point sums, so a fixed count gives repeatable runs.
 public enum ComputeThreads {
-    nonisolated(unsafe) public static var count = ProcessInfo.processInfo.activeProcessorCount
+    /// The count for the calling task or thread.
+    @TaskLocal public static var count = ProcessInfo.processInfo.activeProcessorCount
+
+    /// Runs `body` with kernels using `threads` threads.
+    public static func with<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        try $count.withValue(Swift.max(1, threads), operation: body)
+    }
 }
 
 /// Splits `0..<count` into contiguous ranges, one per worker (at most `workers`, and none smaller

@@ -46,11 +46,6 @@ extension Tensor {
     }
 }
 
-/// An error in the use of autodiff, such as differentiating a first-order-only kernel twice.
-public struct AutodiffError: Error, CustomStringConvertible {
-    public let description: String
-}
-
 /// The gradients of `output` with respect to each of `inputs`: `d(sum(seed * output))/d(input)`,
 /// where `seed` defaults to ones (so a scalar loss gives its plain gradient). An input that
 /// `output` does not depend on gets zeros. With `createGraph`, the gradients are recorded and can

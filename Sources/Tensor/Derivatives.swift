@@ -22,8 +22,6 @@ enum Op {
     case convolutionWeightGradient(ConvolutionGeometry)
     case gather(IndexList)
     case scatterAdd(IndexList)
-    case averagePool(PoolGeometry)
-    case averagePoolAdjoint(PoolGeometry)
     case batchNorm(eps: Double)
     case marginSquares(Double)
     case channelPowerSum(Double)
@@ -116,10 +114,6 @@ enum Derivatives {
             return [g.scatterAdded(indices, shape: a.shape)]
         case .scatterAdd(let indices):
             return [g.gathered(indices, shape: a.shape)]
-        case .averagePool(let geometry):
-            return [g.averagePoolAdjoint(geometry, inputShape: a.shape)]
-        case .averagePoolAdjoint(let geometry):
-            return [g.averagePooled(geometry)]
         case .batchNorm(let eps):
             return batchNormVJP(inputs, saved: node.saved, g: g, eps: eps)
         case .marginSquares(let margin):

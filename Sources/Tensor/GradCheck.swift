@@ -4,7 +4,9 @@
 /// The outcome of a gradient check: the worst disagreement between the autodiff gradient and the
 /// finite-difference one.
 public struct GradCheckResult: CustomStringConvertible, Sendable {
+    /// Whether every element was within tolerance.
     public var passed: Bool
+    /// The largest `|analytical - numerical|` over all input elements.
     public var maxAbsoluteError: Double
     /// Where the worst disagreement is: input index, element, analytical and numerical values.
     public var worst: String

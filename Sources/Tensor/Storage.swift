@@ -4,6 +4,7 @@ import Foundation
 
 /// The element type of a tensor: `float32` for training, `float64` for gradient checks.
 public enum DType: String, Sendable {
+    /// IEEE single and double precision.
     case float32, float64
 
     /// Bytes per element.

@@ -7,9 +7,12 @@ import Parallel
 
 /// Stride and zero padding of a convolution, the same along both spatial axes.
 public struct ConvolutionGeometry: Equatable, Sendable {
+    /// Step of the kernel along each spatial axis.
     public var stride: Int
+    /// Zeros added on each side of both spatial axes.
     public var padding: Int
 
+    /// Stride 1 and no padding by default.
     public init(stride: Int = 1, padding: Int = 0) {
         self.stride = stride
         self.padding = padding

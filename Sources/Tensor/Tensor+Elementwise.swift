@@ -83,18 +83,31 @@ extension Tensor {
     /// A scalar of this tensor's type, for arithmetic with constants.
     func constant(_ value: Double) -> Tensor { Tensor(value, dtype: dtype) }
 
+    /// Elementwise sum; shapes broadcast (NumPy rules), dtypes must match.
     public static func + (a: Tensor, b: Tensor) -> Tensor { broadcasting(AddFunction.self, a, b, "add").recorded(.add, [a, b]) }
+    /// Elementwise difference; shapes broadcast (NumPy rules), dtypes must match.
     public static func - (a: Tensor, b: Tensor) -> Tensor { broadcasting(SubtractFunction.self, a, b, "subtract").recorded(.subtract, [a, b]) }
+    /// Elementwise product; shapes broadcast (NumPy rules), dtypes must match.
     public static func * (a: Tensor, b: Tensor) -> Tensor { broadcasting(MultiplyFunction.self, a, b, "multiply").recorded(.multiply, [a, b]) }
+    /// Elementwise quotient; shapes broadcast (NumPy rules), dtypes must match.
     public static func / (a: Tensor, b: Tensor) -> Tensor { broadcasting(DivideFunction.self, a, b, "divide").recorded(.divide, [a, b]) }
+    /// `b` added to every element; same shape as `a`.
     public static func + (a: Tensor, b: Double) -> Tensor { a + a.constant(b) }
+    /// `b` subtracted from every element; same shape as `a`.
     public static func - (a: Tensor, b: Double) -> Tensor { a - a.constant(b) }
+    /// Every element times `b`; same shape as `a`.
     public static func * (a: Tensor, b: Double) -> Tensor { a * a.constant(b) }
+    /// Every element divided by `b` (as a multiplication by `1 / b`); same shape as `a`.
     public static func / (a: Tensor, b: Double) -> Tensor { a * a.constant(1 / b) }
+    /// `a` added to every element; same shape as `b`.
     public static func + (a: Double, b: Tensor) -> Tensor { b.constant(a) + b }
+    /// `a` minus every element; same shape as `b`.
     public static func - (a: Double, b: Tensor) -> Tensor { b.constant(a) - b }
+    /// `a` times every element; same shape as `b`.
     public static func * (a: Double, b: Tensor) -> Tensor { b.constant(a) * b }
+    /// `a` divided by every element; same shape as `b`.
     public static func / (a: Double, b: Tensor) -> Tensor { b.constant(a) / b }
+    /// Elementwise negation; same shape as `x`.
     public static prefix func - (x: Tensor) -> Tensor { elementwise(NegateFunction.self, x).recorded(.negate, [x]) }
 
     /// `e^x`.

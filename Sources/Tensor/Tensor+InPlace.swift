@@ -34,12 +34,4 @@ extension Tensor {
             return (0..<count).reduce(0.0) { $0 + p[$1] * p[$1] }
         }
     }
-
-    /// Whether every element is finite.
-    public var isFinite: Bool {
-        switch dtype {
-        case .float32: UnsafeBufferPointer(start: pointer(Float.self), count: count).allSatisfy(\.isFinite)
-        case .float64: UnsafeBufferPointer(start: pointer(Double.self), count: count).allSatisfy(\.isFinite)
-        }
-    }
 }

@@ -7,10 +7,14 @@ import Parallel
 
 /// The term's constants: temperature `T`, normaliser `Z`, noise mass `c`.
 public struct NoiseContrast: Equatable, Sendable {
+    /// `T`, dividing each score before the exponential.
     public var temperature: Double
+    /// `Z`, dividing `exp(s/T)` (CRD's fixed normalising constant).
     public var normalizer: Double
+    /// `c = K / N`, the noise mass of K negatives among N dataset rows.
     public var noise: Double
 
+    /// The constants `T`, `Z` and `c`.
     public init(temperature: Double, normalizer: Double, noise: Double) {
         (self.temperature, self.normalizer, self.noise) = (temperature, normalizer, noise)
     }

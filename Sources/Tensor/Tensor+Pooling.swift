@@ -1,13 +1,17 @@
 // Pooling over NCHW planes: max pooling as a gather of the window maxima (its adjoint is a
-// scatter-add, and each is the other's derivative), and average pooling with its adjoint.
+// scatter-add, and each is the other's derivative). Global average pooling is a mean over H, W.
 import Parallel
 
 /// Kernel size, stride and zero padding of a square pooling window.
 public struct PoolGeometry: Equatable, Sendable {
+    /// Window side, in elements.
     public var kernel: Int
+    /// Step between windows, in elements.
     public var stride: Int
+    /// Padding added on each side of both spatial axes.
     public var padding: Int
 
+    /// A `kernel x kernel` window; `stride` defaults to `kernel` (non-overlapping windows).
     public init(kernel: Int, stride: Int? = nil, padding: Int = 0) {
         self.kernel = kernel
         self.stride = stride ?? kernel
@@ -83,37 +87,6 @@ private func scatterAddKernel<T: TensorScalar>(_: T.Type, _ g: Tensor, _ indices
     for (i, index) in indices.enumerated() { target[Int(index)] += source[i] }
 }
 
-private func averagePoolKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor, _ g: PoolGeometry, adjoint: Bool) {
-    // Forward: x is the input, out the pooled result. Adjoint: x is the pooled gradient, out the input gradient.
-    let (inputShape, pooledShape) = adjoint ? (out.shape, x.shape) : (x.shape, out.shape)
-    let (planes, h, w) = (inputShape[0] * inputShape[1], inputShape[2], inputShape[3])
-    let (oh, ow) = (pooledShape[2], pooledShape[3])
-    let scale = 1 / T(g.kernel * g.kernel)
-    let (source, target) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: out.pointer(T.self)))
-    if adjoint { target.base.update(repeating: 0, count: out.count) }
-    parallelRanges(planes, workers: out.count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
-        for plane in range {
-            let image = plane * h * w, pooled = plane * oh * ow
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var total = T(0)
-                    let upstream = adjoint ? source.base[pooled + oy * ow + ox] * scale : 0
-                    for ky in 0..<g.kernel {
-                        let iy = oy * g.stride - g.padding + ky
-                        guard iy >= 0 && iy < h else { continue }
-                        for kx in 0..<g.kernel {
-                            let ix = ox * g.stride - g.padding + kx
-                            guard ix >= 0 && ix < w else { continue }
-                            if adjoint { target.base[image + iy * w + ix] += upstream } else { total += source.base[image + iy * w + ix] }
-                        }
-                    }
-                    if !adjoint { target.base[pooled + oy * ow + ox] = total * scale }
-                }
-            }
-        }
-    }
-}
-
 extension Tensor {
     /// Elements at flat `indices`, shaped `shape`.
     func gathered(_ indices: IndexList, shape: [Int]) -> Tensor {
@@ -154,26 +127,5 @@ extension Tensor {
             }
         }
         return gathered(IndexList(indices), shape: outShape)
-    }
-
-    /// Average pooling of `[N,C,H,W]`, padding counted as zeros (PyTorch's `count_include_pad`).
-    public func averagePooled(_ geometry: PoolGeometry) -> Tensor {
-        precondition(rank == 4, "average pooling of \(shape)")
-        let out = Tensor(uninitializedShape: [shape[0], shape[1], geometry.output(shape[2]), geometry.output(shape[3])], dtype: dtype)
-        switch dtype {
-        case .float32: averagePoolKernel(Float.self, self, out, geometry, adjoint: false)
-        case .float64: averagePoolKernel(Double.self, self, out, geometry, adjoint: false)
-        }
-        return out.recorded(.averagePool(geometry), [self])
-    }
-
-    /// The adjoint of average pooling: spreads each pooled gradient over its window.
-    func averagePoolAdjoint(_ geometry: PoolGeometry, inputShape: [Int]) -> Tensor {
-        let out = Tensor(uninitializedShape: inputShape, dtype: dtype)
-        switch dtype {
-        case .float32: averagePoolKernel(Float.self, self, out, geometry, adjoint: true)
-        case .float64: averagePoolKernel(Double.self, self, out, geometry, adjoint: true)
-        }
-        return out.recorded(.averagePoolAdjoint(geometry), [self])
     }
 }

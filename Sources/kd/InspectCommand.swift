@@ -1,9 +1,8 @@
-// `kd inspect`: print the layout of any HDF5 file, some rows of a dataset, or draw image rows.
+// `kd inspect`: any HDF5 file the pipeline writes, for people.
 import ArgumentParser
-import Foundation
-import HDF5
 import Pipeline
 
+/// `kd inspect`: the tree, rows or pictures of an HDF5 file.
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
@@ -18,21 +17,6 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "The cached view to draw (0: the image itself).") var view = 0
 
     func run() throws {
-        if let png, let layer = attention ?? boundary {
-            let count = try HDF5File.open(file).info("images").shape[0]
-            let drawn = try Inspector.mapPicture(of: file, kind: attention != nil ? .attention : .boundary, layer: layer,
-                                                 rows: try parseRows(rows, count: count), view: view, output: png)
-            print("wrote \(png): \(drawn) images beside their \(attention != nil ? "attention maps" : "boundary firing rates") of \(layer)")
-        } else if let png {
-            let name = dataset ?? "images"
-            let count = try HDF5File.open(file).info(name).shape.first ?? 0
-            let tiles = try Inspector.imageGrid(of: file, dataset: name, rows: try parseRows(rows, count: count), output: png)
-            print("wrote \(png): \(tiles) images of \(name)")
-        } else if let dataset {
-            let count = try HDF5File.open(file).info(dataset).shape.first ?? 1
-            print(try Inspector.rows(of: file, dataset: dataset, rows: try parseRows(rows, count: count)))
-        } else {
-            print(try Inspector.tree(of: file))
-        }
+        print(try Inspector.run(file: file, dataset: dataset, rows: rows, png: png, attention: attention, boundary: boundary, view: view))
     }
 }

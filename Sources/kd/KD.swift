@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Pipeline
 
+/// The root command: one subcommand per pipeline stage, plus verify-cache, eval and inspect.
 @main
 struct KD: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,10 +12,12 @@ struct KD: ParsableCommand {
         discussion: """
             Stages: data (import image sources), teacher (train the teacher), precompute (cache the
             teacher's outputs), verify-cache, distill (students from the cache, and the result
-            table), eval (a checkpoint's accuracy), inspect (look at any HDF5 file the pipeline writes).
+            table), report (the table again from finished runs), eval (a checkpoint's accuracy),
+            import-checkpoint (a safetensors or HDF5 state_dict from elsewhere as a kd checkpoint),
+            inspect (look at any HDF5 file the pipeline writes).
             """,
-        subcommands: [DataCommand.self, InspectCommand.self, TeacherCommand.self, EvalCommand.self, PrecomputeCommand.self,
-                      VerifyCacheCommand.self, DistillCommand.self])
+        subcommands: [DataCommand.self, TeacherCommand.self, PrecomputeCommand.self, VerifyCacheCommand.self, DistillCommand.self,
+                      ReportCommand.self, EvalCommand.self, ImportCheckpointCommand.self, InspectCommand.self])
 
     /// Parses and runs; a failing stage prints one line (`kd: <file>: <problem>`) and exits 1.
     static func main() {

@@ -1,6 +1,5 @@
 // The cache against the teacher it replaces: reading each group for one distill epoch in random
 // mini-batches of 128, against running the teacher over the same epoch; and bytes per image.
-import Datasets
 import Foundation
 import HDF5
 import Losses
@@ -13,11 +12,11 @@ enum CacheBench {
 
     static func run() throws {
         let (config, _) = try PipelineConfig.load(pipeline)
-        guard FileManager.default.fileExists(atPath: config.cachePath) else {
-            print("no \(config.cachePath): run `make precompute` first; skipping the cache section")
+        guard FileManager.default.fileExists(atPath: config.layout.cache) else {
+            print("no \(config.layout.cache): run `make precompute` first; skipping the cache section")
             return
         }
-        let reader = try CacheReader(path: config.cachePath)
+        let reader = try CacheReader(path: config.layout.cache)
         let epoch = reader.count, batch = 128
         var generator = SeededGenerator(seed: 5)
         var order = Array(0..<epoch)
@@ -33,7 +32,7 @@ enum CacheBench {
         print("Two ways to read: one read per image (random rows), or random blocks of \(blockRows) consecutive images (the chunk), \(batch / blockRows) blocks a batch.\n")
         print(row(["group", "bytes/image", "float32 bytes/image", "random rows s/epoch", "random blocks s/epoch", "teacher s/epoch", "teacher / blocks"]))
         print(row(["---", "---:", "---:", "---:", "---:", "---:", "---:"]))
-        let file = try HDF5File.open(config.cachePath)
+        let file = try HDF5File.open(config.layout.cache)
         for group in try reader.datasets() {
             let info = try file.info(group.path)
             let randomBatches = group.rowLength > 4096 ? Array(batches.prefix(batches.count / 10)) : batches
@@ -52,7 +51,7 @@ enum CacheBench {
                        "\(group.rowLength * 4)", String(format: "%.3f", seconds), String(format: "%.3f", blockSeconds),
                        String(format: "%.1f", teacherSeconds), String(format: "%.0fx", teacherSeconds / blockSeconds)]))
         }
-        let bytes = (try FileManager.default.attributesOfItem(atPath: config.cachePath)[.size] as? NSNumber)?.intValue ?? 0
+        let bytes = (try FileManager.default.attributesOfItem(atPath: config.layout.cache)[.size] as? NSNumber)?.intValue ?? 0
         print("\nWhole file: \(formatBytes(bytes)), \(bytes / reader.count) bytes per image.")
     }
 

@@ -21,8 +21,7 @@ enum EngineBench {
         print(row(["model", "threads", "forward img/s", "forward GFLOP/s", "train step img/s", "train GFLOP/s"]))
         print(row(["---", "---:", "---:", "---:", "---:", "---:"]))
         for (name, channels, size) in models where only?.contains(name) ?? true {
-            for threads in [1, 2] {
-                ComputeThreads.count = threads
+            for threads in [1, 2] { try ComputeThreads.with(threads) {
                 let model = try Models.make(name, classes: 10, inChannels: channels, imageSize: size, seed: 0)
                 var generator = SeededGenerator(seed: 1)
                 let x = Tensor.randomNormal([batch, channels, size, size], generator: &generator)
@@ -41,9 +40,8 @@ enum EngineBench {
                            String(format: "%.1f", flops * Double(batch) / forward / 1e9),
                            String(format: "%.0f", Double(batch) / step),
                            String(format: "%.1f", 3 * flops * Double(batch) / step / 1e9)]))
-            }
+            } }
         }
-        ComputeThreads.count = ProcessInfo.processInfo.activeProcessorCount
     }
 
     /// The GEMM ceiling the engine works under: OpenBLAS sgemm on 1024x1024 matrices at 1 and 2

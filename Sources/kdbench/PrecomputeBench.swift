@@ -7,7 +7,6 @@ import HDF5
 import NN
 import Parallel
 import Pipeline
-import Tensor
 
 enum PrecomputeBench {
     static func run() throws {
@@ -88,8 +87,8 @@ enum PrecomputeBench {
     static func precompute(arch: String, data: String, count: Int, cache: String, folder: String) throws -> Double {
         let path = try prepare(arch: arch, data: data, count: count, cache: cache, folder: folder)
         let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(folder)
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        _ = FileManager.default.changeCurrentDirectoryPath(folder)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let (config, text) = try PipelineConfig.load(path)
         let summary = try PrecomputeStage.run(config, configText: text)
         return Double(summary.computedRows) / summary.seconds
@@ -108,8 +107,8 @@ enum PrecomputeBench {
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         let previous = FileManager.default.currentDirectoryPath
-        FileManager.default.changeCurrentDirectoryPath(folder)
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        _ = FileManager.default.changeCurrentDirectoryPath(folder)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         var pid: pid_t = 0
         let start = Date()
         guard posix_spawn(&pid, kd, &actions, nil, &argv, environ) == 0 else { throw CocoaError(.executableLoad) }

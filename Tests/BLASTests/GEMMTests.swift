@@ -1,5 +1,7 @@
-// OpenBLAS's GEMM through the wrapper, against a naive product, in both precisions and layouts.
+// OpenBLAS's GEMM through the wrapper, against a naive product, in both precisions and layouts;
+// the thread count by the work the calling thread does.
 import BLAS
+import Foundation
 import Testing
 
 @Suite struct GEMMTests {
@@ -29,11 +31,33 @@ import Testing
         #expect(zip(single, expected).allSatisfy { abs(Double($0) - $1) < 1e-5 })
     }
 
-    @Test func threadCountIsControlled() {
+    /// CPU seconds the calling thread spent in the fastest of three `n x n x n` products.
+    func callerSeconds(threads: Int, n: Int) -> Double {
+        let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
         let before = BLAS.threads
-        BLAS.threads = 1
-        #expect(BLAS.threads == 1)
-        BLAS.threads = before
+        defer { BLAS.threads = before }
+        BLAS.threads = threads
+        return (0..<3).map { _ in
+            let start = threadCPUSeconds()
+            BLAS.gemm(.none, .none, m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n)
+            return threadCPUSeconds() - start
+        }.min()!
+    }
+
+    func threadCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    /// With one thread the caller computes the whole product; with two it hands about half to
+    /// OpenBLAS's worker, so its own CPU time drops (to ~0.5; a thread count that were ignored
+    /// would leave it at 1).
+    @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 cores to see a second BLAS thread work"))
+    func twoThreadsShareOneProduct() {
+        let one = callerSeconds(threads: 1, n: 1536), two = callerSeconds(threads: 2, n: 1536)
+        #expect(two < 0.8 * one, "caller CPU seconds: \(one) with 1 thread, \(two) with 2")
         #expect(!BLAS.coreName.isEmpty)
     }
 }

@@ -53,13 +53,13 @@ import TestSupport
         #expect(result.passed, "\(result)")
     }
 
-    @Test func stagesStopEarlyAndHaveTheDocumentedShapes() throws {
+    @Test func layersStopEarlyAndHaveTheDocumentedShapes() throws {
         let model = try Models.make("resnet8x4", classes: 10, inChannels: 3, imageSize: 32, seed: 1)
         model.train(false)
         let x = Tensor.zeros([2, 3, 32, 32])
         let full = model.forward(x, upto: nil)
         #expect(full.features.map(\.shape) == [[2, 64, 32, 32], [2, 128, 16, 16], [2, 256, 8, 8]])
-        let partial = model.forward(x, upto: model.stageIndex("layer2"))
+        let partial = model.forward(x, upto: model.layerIndex("layer2"))
         #expect(partial.logits == nil && partial.features.count == 2)
         // Counts from PyTorch (kd_bench.py's nparams and count_macs on models.py).
         #expect(model.parameterCount == 1_210_410)

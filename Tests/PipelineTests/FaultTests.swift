@@ -90,8 +90,10 @@ final class SmallDisk {
         let victimIndex = try PNGFolderSource(root: pngs).files.firstIndex(of: victim)!
         #expect(context.skipped == [victimIndex])
         let trainer = context.trainer(try Models.make("mnist_student", classes: 10, inChannels: 1, imageSize: 28, seed: 0),
-                                      config: config.students![0].training(seed: 0), folder: tiny.folder.file("x"), stage: "x", attributes: [:], indices: nil)
-        #expect(trainer.batchPlan!(1).joined().count == 199 && !trainer.batchPlan!(1).joined().contains(victimIndex))
+                                      config: config.students![0].training(seed: 0), folder: RunFolder(tiny.folder.file("x")), name: "x",
+                                      attributes: [:], indices: nil, threads: 1)
+        let batches = trainer.planner.batches(epoch: 1, batchSize: 32, seed: 0).joined()
+        #expect(batches.count == 199 && !batches.contains(victimIndex))
         #expect(!context.labelled(nil).indices.contains(victimIndex))
     }
 

@@ -1,6 +1,6 @@
 // Methods as types: a method defined in this test target alone trains end to end; the defects the
 // string-matched methods hid (labels leaking into gradient AT, the student's attention maps made
-// with other settings than the teacher's, a missing stage crashing, top-k caches refused); and
+// with other settings than the teacher's, a missing layer crashing, top-k caches refused); and
 // unknown names as errors listing the known ones.
 import Checkpoints
 import Foundation
@@ -46,8 +46,8 @@ func withStudents(_ tiny: TinyPipeline, _ students: String) throws -> (PipelineC
 /// Runs `body` with the working directory set to `folder` (pipelines write under runs/ there).
 func inside<R>(_ folder: TemporaryFolder, _ body: () throws -> R) rethrows -> R {
     let previous = FileManager.default.currentDirectoryPath
-    FileManager.default.changeCurrentDirectoryPath(folder.path)
-    defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+    _ = FileManager.default.changeCurrentDirectoryPath(folder.path)
+    defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
     return try body()
 }
 
@@ -64,7 +64,7 @@ let testSGD = "optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay
             """)
         var options = DistillOptions()
         options.student = "mse"
-        let runs = try inside(tiny.folder) { try StudentStage.run(config, configText: text, options: options) }
+        let runs = try inside(tiny.folder) { try DistillStage.run(config, configText: text, options: options) }
         #expect(runs.count == 1)
 
         // The term moved the student's logits towards the teacher's cached ones.
@@ -150,7 +150,7 @@ let testSGD = "optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay
         #expect(mismatched > 1e-5, "default maps against max_p maps: \(mismatched)")
     }
 
-    @Test func aStageTheStudentLacksIsAConfigurationErrorBeforeTheTeacherTrains() throws {
+    @Test func aLayerTheStudentLacksIsAConfigurationErrorBeforeTheTeacherTrains() throws {
         let tiny = try TinyPipeline(trainCount: 200, testCount: 100, epochs: 1, extra: """
             cache: {batch_size: 64, attention: {layers: [conv1]}}
             students:
@@ -159,7 +159,7 @@ let testSGD = "optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay
             """)
         let result = try tiny.teacher()
         #expect(result.status != 0)
-        #expect(result.error.contains("students.at: at pair [conv9, conv1]: mnist_student has no stage 'conv9'; its stages are conv1, conv2, pool"),
+        #expect(result.error.contains("students.at: at pair [conv9, conv1]: mnist_student has no layer 'conv9'; its layers are conv1, conv2, pool"),
                 "\(result.error)")
         #expect(!FileManager.default.fileExists(atPath: tiny.teacherDirectory + "/last.h5"))
     }
@@ -181,7 +181,7 @@ let testSGD = "optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay
     @Test func topKLogitsKeepTheKeptProbabilitiesAndSpreadTheRest() throws {
         var generator = SeededGenerator(seed: 3)
         let logits = Tensor.randomNormal([4, 10], std: 3, generator: &generator)
-        let pass = TeacherPass(stageNames: [], pointNames: [], output: ModelOutput(logits: logits, features: [], preActivations: []), inputGradient: nil)
+        let pass = TeacherPass(layerNames: [], pointNames: [], output: ModelOutput(logits: logits, features: [], preActivations: []), inputGradient: nil)
         let exact = logits.softmax(axis: 1).doubles
         for k in [3, 10] {
             let group = TopKLogits(k: k, classes: 10)

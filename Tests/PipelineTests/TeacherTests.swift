@@ -1,6 +1,5 @@
 // The teacher stage end to end through the `kd` executable on a small real dataset: training,
 // metrics, checkpoints, evaluation, resuming after kill -9, refusing a changed configuration.
-import Checkpoints
 import Datasets
 import Foundation
 import HDF5

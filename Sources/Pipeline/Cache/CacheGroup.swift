@@ -9,6 +9,7 @@ import Tensor
 
 /// Rows of one cached dataset in its stored element type, row after row.
 public enum CachedValues: Sendable {
+    /// One case per stored element type, holding its values row after row.
     case float32([Float]), float16([Float16]), uint8([UInt8]), uint16([UInt16]), int32([Int32])
 
     /// The values widened to `Float` (integers converted exactly).
@@ -42,6 +43,7 @@ public enum CachedValues: Sendable {
         preconditionFailure("bytes of a \(elementType) dataset")
     }
 
+    /// The HDF5 element type the values are stored as.
     public var elementType: ElementType {
         switch self {
         case .float32: .float32
@@ -55,8 +57,11 @@ public enum CachedValues: Sendable {
 
 /// One dataset of a group: `[V, N] + row` values of `type`, with attributes that explain it.
 public struct CacheDataset: Sendable {
+    /// The dataset's path in the cache file (`logits`, `features/layer2`).
     public var path: String
+    /// The stored element type.
     public var type: ElementType
+    /// The shape of one row after `[V, N]` (`[]` for one value per image).
     public var row: [Int]
     /// Written on the dataset; every group gives at least `meaning`.
     public var attributes: [(String, AttributeValue)]
@@ -64,15 +69,15 @@ public struct CacheDataset: Sendable {
 
 /// One run of the teacher over a batch, from which every group takes its rows.
 public struct TeacherPass {
-    /// The teacher's stage and pre-activation names, for `feature` and `preActivation`.
-    let stageNames: [String]
+    /// The teacher's layer and pre-activation names, for `feature` and `preActivation`.
+    let layerNames: [String]
     let pointNames: [String]
     let output: ModelOutput
     /// `[n, C, H, W]`: d(cross-entropy with the teacher's own predicted class)/d(input), when asked for.
     let inputGradient: Tensor?
 
-    /// The output `[n, C, H, W]` of the teacher's stage `stage` (a name the group checked).
-    func feature(_ stage: String) -> Tensor { output.features[stageNames.firstIndex(of: stage)!] }
+    /// The output `[n, C, H, W]` of the teacher's layer `layer` (a name the group checked).
+    func feature(_ layer: String) -> Tensor { output.features[layerNames.firstIndex(of: layer)!] }
     /// The pre-ReLU response of point `point`.
     func preActivation(_ point: String) -> Tensor { output.preActivations[pointNames.firstIndex(of: point)!] }
 }
@@ -97,6 +102,7 @@ public protocol CacheGroup: Sendable {
 }
 
 extension CacheGroup {
+    /// By default a group needs no input gradient.
     public var needsInputGradient: Bool { false }
 
     /// The largest difference against the largest magnitude of the recomputed values, within `relative`.
@@ -125,9 +131,13 @@ public protocol LogitsGroup: CacheGroup {
 
 /// A cache group a method needs and the cache lacks, with the option that adds it.
 public struct MissingGroupError: Error, CustomStringConvertible {
+    /// The cache file.
     public let file: String
+    /// The missing group's path in the cache (`attention/layer3`).
     public let group: String
+    /// The pipeline option that adds the group (`cache.attention.layers`).
     public let option: String
+    /// Who needs it (`the kd term of students.kd`).
     public let wantedBy: String
 
     public var description: String {

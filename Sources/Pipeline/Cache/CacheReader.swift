@@ -2,10 +2,10 @@
 // what distillation reads every batch; batches made of blocks of consecutive rows cost one read
 // per block.
 import HDF5
-import Tensor
 
 /// A read-only cache, its size and its groups.
 public final class CacheReader {
+    /// The cache file's path.
     public let path: String
     let file: HDF5File
     /// N, the number of images.
@@ -83,14 +83,4 @@ public final class CacheReader {
         let rowShape = Array(try dataset.shape.dropFirst(2))
         return try dataset.read(offset: [view, rows.lowerBound] + rowShape.map { _ in 0 }, count: [1, rows.count] + rowShape)
     }
-}
-
-/// An epoch's mini-batches as random blocks of consecutive images: the images are cut into blocks
-/// of `blockRows`, the blocks shuffled, and each batch takes `batchSize / blockRows` of them (rows
-/// shuffled within the batch). Reading whole blocks costs one read each instead of one per image.
-public func blockShuffledBatches(count: Int, batchSize: Int, blockRows: Int, generator: inout SeededGenerator) -> [[Range<Int>]] {
-    var blocks = stride(from: 0, to: count, by: blockRows).map { $0..<Swift.min(count, $0 + blockRows) }
-    blocks.shuffle(using: &generator)
-    let perBatch = Swift.max(1, batchSize / blockRows)
-    return stride(from: 0, to: blocks.count, by: perBatch).map { Array(blocks[$0..<Swift.min(blocks.count, $0 + perBatch)]) }
 }

@@ -1,5 +1,5 @@
 // The groups of one cache: made from a pipeline's `cache:` settings and its teacher (for writing,
-// names checked against the teacher's stages), or read back from a cache file (for reading, from
+// names checked against the teacher's layers), or read back from a cache file (for reading, from
 // its datasets and attributes alone, so a cache written by another program works too). Lookups
 // by kind and name; a missing group is an error naming the option that adds it.
 import Foundation
@@ -10,6 +10,7 @@ import Tensor
 
 /// Every group of a cache, in the order precompute writes them.
 public struct CacheSchema: Sendable {
+    /// The groups, the logits (all or top k) first.
     public let groups: [any CacheGroup]
 
     /// The kinds of group a cache can hold.
@@ -19,7 +20,7 @@ public struct CacheSchema: Sendable {
     init(groups: [any CacheGroup]) { self.groups = groups }
 
     /// The groups `settings` ask for, shaped by one pass of `teacher` over a zero image of
-    /// `imageShape` (`[H, W, C]`); a stage or point the teacher lacks is an error listing its names.
+    /// `imageShape` (`[H, W, C]`); a layer or point the teacher lacks is an error listing its names.
     init(settings: CacheConfig, teacher: any Classifier, imageShape: [Int], classes: Int, file: String) throws {
         let (h, w, c) = (imageShape[0], imageShape[1], imageShape[2])
         let probe = GradMode.withoutGrad { teacher.forward(Tensor.zeros([1, c, h, w]), upto: nil) }
@@ -30,13 +31,13 @@ public struct CacheSchema: Sendable {
             return index
         }
         var groups: [any CacheGroup] = [settings.topK > 0 ? TopKLogits(k: settings.topK, classes: classes) : Logits(classes: classes)]
-        for stage in settings.features {
-            let shape = probe.features[try resolve(stage, in: teacher.stageNames, "features")].shape
-            groups.append(Features(stage: stage, shape: Array(shape.dropFirst()), type: settings.featuresDtype.elementType))
+        for layer in settings.features {
+            let shape = probe.features[try resolve(layer, in: teacher.layerNames, "features")].shape
+            groups.append(Features(layer: layer, shape: Array(shape.dropFirst()), type: settings.featuresDtype.elementType))
         }
-        for stage in settings.attention?.layers ?? [] {
-            let shape = probe.features[try resolve(stage, in: teacher.stageNames, "attention.layers")].shape
-            groups.append(AttentionMaps(stage: stage, height: shape[2], width: shape[3], mode: settings.attention!.mode, p: settings.attention!.p))
+        for layer in settings.attention?.layers ?? [] {
+            let shape = probe.features[try resolve(layer, in: teacher.layerNames, "attention.layers")].shape
+            groups.append(AttentionMaps(layer: layer, height: shape[2], width: shape[3], mode: settings.attention!.mode, p: settings.attention!.p))
         }
         for point in settings.boundary {
             let shape = probe.preActivations[try resolve(point, in: teacher.preActivationNames, "boundary")].shape
@@ -98,7 +99,7 @@ struct TeacherRunner {
         } else {
             output = GradMode.withoutGrad { model.forward(input, upto: nil) }
         }
-        return TeacherPass(stageNames: model.stageNames, pointNames: model.preActivationNames, output: output, inputGradient: gradient)
+        return TeacherPass(layerNames: model.layerNames, pointNames: model.preActivationNames, output: output, inputGradient: gradient)
     }
 
     /// Every group's rows for `input`, in schema order.

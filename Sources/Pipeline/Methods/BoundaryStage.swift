@@ -13,12 +13,14 @@ import Tensor
 /// Heo et al., "Knowledge Transfer via Distillation of Activation Boundaries Formed by Hidden
 /// Neurons", AAAI 2019, arXiv:1811.03233.
 public struct BoundaryStage: InitStage {
+    /// The kind in a pipeline file (`kind: ab`).
     public static let kind = "ab"
     /// `[student pre-activation, teacher boundary point]` pairs, shallow to deep.
     public let pairs: [LayerPair]
     /// The margin mu.
     public let margin: Double
 
+    /// Makes one connector per pair onto the cached `boundary/<teacher>` bits, checking that the spatial sizes match.
     public func prepare(_ setup: TermSetup) throws -> any PreparedInitStage {
         guard !pairs.isEmpty else { throw setup.error("init_stage ab needs pairs of [student pre-activation, teacher boundary]") }
         var generator = SeededGenerator(seed: setup.seed &+ 101)

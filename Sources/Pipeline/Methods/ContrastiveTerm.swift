@@ -11,6 +11,7 @@ import Tensor
 /// ### References
 /// Tian, Krishnan, Isola, "Contrastive Representation Distillation", ICLR 2020, arXiv:1910.10699.
 public struct ContrastiveTerm: LossTerm {
+    /// The name in a pipeline file (`loss: crd`).
     public static let name = "crd"
     /// The projection heads' output size (RepDistiller's feat_dim).
     public let dimension: Int
@@ -21,6 +22,7 @@ public struct ContrastiveTerm: LossTerm {
     /// The memory banks' momentum (nce_m).
     public let momentum: Double
 
+    /// Binds to the cached `embedding` `[N, D]` and the student's penultimate embedding; makes the heads and `[N, dimension]` banks.
     public func prepare(_ setup: TermSetup) throws -> any PreparedTerm {
         guard dimension > 0, negatives > 0, temperature > 0, (0..<1).contains(momentum) else {
             throw setup.error("the crd term needs positive dimension, negatives and temperature, and a momentum in [0, 1)")

@@ -4,9 +4,12 @@ import Tensor
 
 /// Cross-entropy with the hard labels: the `none` baseline's only term, and the label part of every method.
 public struct CrossEntropyTerm: LossTerm {
+    /// The name in a pipeline file (`loss: ce`).
     public static let name = "ce"
+    /// False: the term reads labels only.
     public var usesTeacher: Bool { false }
 
+    /// Needs nothing from the cache.
     public func prepare(_ setup: TermSetup) throws -> any PreparedTerm { Prepared() }
 
     final class Prepared: PreparedTerm {

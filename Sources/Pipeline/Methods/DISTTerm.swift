@@ -5,11 +5,16 @@ import Tensor
 /// `beta * inter + gamma * intra`, each `tau^2 * (1 - mean Pearson correlation)` of `softmax(z/tau)`.
 ///
 /// ### References
-/// Huang et al., "Knowledge Distillation from A Stronger Teacher", NeurIPS 2022, arXiv:2205.10536.
-public struct DISTTerm: LossTerm {
+/// Huang et al., "Knowledge Distillation from A Stronger Teacher", NeurIPS 2022, arXiv:2205.10536;
+/// with `standardize`: Sun et al., "Logit Standardization in Knowledge Distillation", arXiv:2403.01427.
+public struct DISTTerm: LogitComparisonTerm {
+    /// The name in a pipeline file (`loss: dist`).
     public static let name = "dist"
+    /// The weight of the inter-class relation.
     public let beta: Double
+    /// The weight of the intra-class relation.
     public let gamma: Double
+    /// tau (> 0).
     public let temperature: Double
     /// Z-score both sides' logits per image first (logit standardisation).
     public let standardize: Bool
@@ -24,25 +29,9 @@ public struct DISTTerm: LossTerm {
         standardize = try keys.decodeIfPresent(Bool.self, forKey: .standardize) ?? false
     }
 
-    public func prepare(_ setup: TermSetup) throws -> any PreparedTerm {
-        guard temperature > 0 else { throw setup.error("the dist term needs a positive temperature") }
-        return Prepared(self, logits: try setup.logits(for: "the dist term"))
-    }
-
-    final class Prepared: PreparedTerm {
-        let term: DISTTerm
-        let group: any LogitsGroup
-
-        init(_ term: DISTTerm, logits: any LogitsGroup) {
-            self.term = term
-            group = logits
-        }
-
-        func loss(_ batch: StudentBatch) throws -> Tensor {
-            var teacher = try batch.teacher.logits(group), student = batch.logits
-            if term.standardize { (student, teacher) = (standardized(logits: student), standardized(logits: teacher)) }
-            let relations = distRelations(studentLogits: student, teacherLogits: teacher, temperature: term.temperature)
-            return term.beta * relations.inter + term.gamma * relations.intra
-        }
+    /// `beta * inter + gamma * intra` of the batch's softened distributions.
+    public func loss(student: Tensor, teacher: Tensor, batch: StudentBatch, group: any LogitsGroup) throws -> Tensor {
+        let relations = distRelations(studentLogits: student, teacherLogits: teacher, temperature: temperature)
+        return beta * relations.inter + gamma * relations.intra
     }
 }

@@ -6,11 +6,16 @@ import Tensor
 /// `alpha * TCKD + beta * NCKD`, both `T^2`-scaled; the paper's warm-up is the term's `warmup_epochs`.
 ///
 /// ### References
-/// Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022, arXiv:2203.08679.
-public struct DecoupledKDTerm: LossTerm {
+/// Zhao et al., "Decoupled Knowledge Distillation", CVPR 2022, arXiv:2203.08679;
+/// with `standardize`: Sun et al., "Logit Standardization in Knowledge Distillation", arXiv:2403.01427.
+public struct DecoupledKDTerm: LogitComparisonTerm {
+    /// The name in a pipeline file (`loss: dkd`).
     public static let name = "dkd"
+    /// The weight of TCKD (target class against the rest).
     public let alpha: Double
+    /// The weight of NCKD (among the non-target classes).
     public let beta: Double
+    /// T (> 0).
     public let temperature: Double
     /// Z-score both sides' logits per image first (logit standardisation).
     public let standardize: Bool
@@ -25,27 +30,11 @@ public struct DecoupledKDTerm: LossTerm {
         standardize = try keys.decodeIfPresent(Bool.self, forKey: .standardize) ?? false
     }
 
-    public func prepare(_ setup: TermSetup) throws -> any PreparedTerm {
-        guard temperature > 0 else { throw setup.error("the dkd term needs a positive temperature") }
-        return Prepared(self, logits: try setup.logits(for: "the dkd term"))
-    }
-
-    final class Prepared: PreparedTerm {
-        let term: DecoupledKDTerm
-        let group: any LogitsGroup
-
-        init(_ term: DecoupledKDTerm, logits: any LogitsGroup) {
-            self.term = term
-            group = logits
-        }
-
-        func loss(_ batch: StudentBatch) throws -> Tensor {
-            var teacher = try batch.teacher.logits(group), student = batch.logits
-            let predicted = try batch.teacher.predictedClasses(group)
-            let targets = zip(batch.labels, predicted).map { $0 >= 0 ? $0 : $1 }
-            if term.standardize { (student, teacher) = (standardized(logits: student), standardized(logits: teacher)) }
-            let parts = decoupledKDTerms(studentLogits: student, teacherLogits: teacher, targets: targets, temperature: term.temperature)
-            return term.alpha * parts.target + term.beta * parts.nonTarget
-        }
+    /// `alpha * TCKD + beta * NCKD`, the target being the label or else the teacher's class.
+    public func loss(student: Tensor, teacher: Tensor, batch: StudentBatch, group: any LogitsGroup) throws -> Tensor {
+        let predicted = try batch.teacher.predictedClasses(group)
+        let targets = zip(batch.labels, predicted).map { $0 >= 0 ? $0 : $1 }
+        let parts = decoupledKDTerms(studentLogits: student, teacherLogits: teacher, targets: targets, temperature: temperature)
+        return alpha * parts.target + beta * parts.nonTarget
     }
 }

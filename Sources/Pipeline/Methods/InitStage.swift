@@ -2,7 +2,6 @@
 // hints, activation boundaries), through connectors that exist only during the stage. A stage is
 // a type decoded from `init_stage: {kind: <name>, epochs: ..., <its own keys>}`.
 import Foundation
-import NN
 import Tensor
 
 /// A stage run before the main one, as written in a pipeline file.
@@ -17,7 +16,7 @@ public protocol InitStage: Codable, Sendable {
 public protocol PreparedInitStage: AnyObject {
     /// The connectors, trained during the stage only, by checkpoint name.
     var parameters: [(name: String, tensor: Tensor)] { get }
-    /// The 1-based stage the forward pass must reach (nil: the whole network).
+    /// The 1-based named layer the forward pass must reach (nil: the whole network).
     var depth: Int? { get }
     /// The stage's loss for one batch.
     func loss(_ batch: StudentBatch) throws -> Tensor
@@ -27,7 +26,9 @@ public protocol PreparedInitStage: AnyObject {
 
 /// An initialisation stage with its length and learning rate.
 public struct InitStageEntry: Codable, Sendable {
+    /// The stage, decoded by its `kind`.
     public let stage: any InitStage
+    /// Epochs of the stage (> 0).
     public let epochs: Int
     /// The stage's learning rate (the main stage's when absent).
     public let lr: Double?
@@ -57,9 +58,12 @@ public struct InitStageEntry: Codable, Sendable {
 
 /// A `[student, teacher]` pair of names.
 public struct LayerPair: Codable, Sendable, Equatable {
+    /// The student's name: a named layer or a pre-activation point.
     public let student: String
+    /// The teacher's name, as cached (`features/<name>`, `boundary/<name>`, ...).
     public let teacher: String
 
+    /// The pair `[student, teacher]`.
     public init(student: String, teacher: String) {
         self.student = student
         self.teacher = teacher

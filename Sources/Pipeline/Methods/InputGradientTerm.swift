@@ -3,7 +3,6 @@
 // student's here from the cached logits), so no dataset label enters this term; the student's is
 // trained through by double backpropagation.
 import Losses
-import NN
 import Tensor
 
 /// `1/2 ||J_S - J_T||^2` per image, averaged; the weight is the paper's beta.
@@ -11,8 +10,10 @@ import Tensor
 /// ### References
 /// Zagoruyko, Komodakis, "Paying More Attention to Attention", ICLR 2017, arXiv:1612.03928.
 public struct InputGradientTerm: LossTerm {
+    /// The name in a pipeline file (`loss: at_grad`).
     public static let name = "at_grad"
 
+    /// Binds to the cached `input_grad` and logits (for the teacher's predicted classes).
     public func prepare(_ setup: TermSetup) throws -> any PreparedTerm {
         let gradients = try setup.group(InputGradient.self, named: "input_grad", for: "the at_grad term")
         return Prepared(logits: try setup.logits(for: "the at_grad term (the teacher's predicted classes)"), gradients: gradients)

@@ -14,12 +14,13 @@ public protocol LossTerm: Codable, Sendable {
     /// Whether the term reads the teacher. A student whose terms all read only labels trains on
     /// its labelled images alone; any other student sees every image.
     var usesTeacher: Bool { get }
-    /// Binds the term to a student and a cache: resolves stage names and cache groups, checks
+    /// Binds the term to a student and a cache: resolves layer names and cache groups, checks
     /// shapes, and creates what the term trains or keeps (heads, memory banks).
     func prepare(_ setup: TermSetup) throws -> any PreparedTerm
 }
 
 extension LossTerm {
+    /// By default a term reads the teacher.
     public var usesTeacher: Bool { true }
 }
 
@@ -39,9 +40,13 @@ public protocol PreparedTerm: AnyObject {
 }
 
 extension PreparedTerm {
+    /// By default none.
     public var parameters: [(name: String, tensor: Tensor)] { [] }
+    /// By default none.
     public var state: [(name: String, tensor: Tensor)] { [] }
+    /// By default false.
     public var differentiatesInput: Bool { false }
+    /// By default nothing.
     public func finishStep(_ batch: StudentBatch) {}
 }
 
@@ -53,7 +58,7 @@ public struct TermSetup {
     public let file: String
     /// A freshly made student.
     public let student: any Classifier
-    /// The student's outputs for two zero images: the shapes of its stages, pre-activations and embedding.
+    /// The student's outputs for two zero images: the shapes of its named layers, pre-activations and embedding.
     public let probe: ModelOutput
     /// The groups the cache holds.
     public let schema: CacheSchema
@@ -67,10 +72,10 @@ public struct TermSetup {
     /// A configuration error about this student.
     public func error(_ message: String) -> ConfigError { ConfigError(file: file, message: "\(owner): \(message)") }
 
-    /// The 0-based index of the student's stage `name`, or an error listing its stages.
-    public func stage(_ name: String, in what: String) throws -> Int {
-        guard let index = student.stageNames.firstIndex(of: name) else {
-            throw error("\(what): \(student.arch) has no stage '\(name)'; its stages are \(student.stageNames.joined(separator: ", "))")
+    /// The 0-based index of the student's named layer `name`, or an error listing its layers.
+    public func layer(_ name: String, in what: String) throws -> Int {
+        guard let index = student.layerNames.firstIndex(of: name) else {
+            throw error("\(what): \(student.arch) has no layer '\(name)'; its layers are \(student.layerNames.joined(separator: ", "))")
         }
         return index
     }
@@ -119,6 +124,7 @@ public struct StudentBatch {
 
 /// A term with its weight and how the weight moves during the stage.
 public struct WeightedTerm: Codable, Sendable {
+    /// The term, decoded by its `loss` name.
     public let term: any LossTerm
     /// The weight (a paper's alpha, beta or lambda).
     public let weight: Double
@@ -129,6 +135,7 @@ public struct WeightedTerm: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey { case loss, weight, weightEnd = "weight_end", warmupEpochs = "warmup_epochs" }
 
+    /// `term` at `weight`, optionally annealed to `weightEnd` and ramped up over `warmupEpochs`.
     public init(_ term: any LossTerm, weight: Double, weightEnd: Double? = nil, warmupEpochs: Double? = nil) {
         self.term = term
         self.weight = weight

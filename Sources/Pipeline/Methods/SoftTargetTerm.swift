@@ -8,8 +8,10 @@ import Tensor
 /// ### References
 /// Hinton, Vinyals, Dean, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531;
 /// with `standardize`: Sun et al., "Logit Standardization in Knowledge Distillation", arXiv:2403.01427.
-public struct SoftTargetTerm: LossTerm {
+public struct SoftTargetTerm: LogitComparisonTerm {
+    /// The name in a pipeline file (`loss: kd`).
     public static let name = "kd"
+    /// T (> 0).
     public let temperature: Double
     /// Z-score both sides' logits per image before the temperature.
     public let standardize: Bool
@@ -22,25 +24,8 @@ public struct SoftTargetTerm: LossTerm {
         standardize = try keys.decodeIfPresent(Bool.self, forKey: .standardize) ?? false
     }
 
-    public func prepare(_ setup: TermSetup) throws -> any PreparedTerm {
-        guard temperature > 0 else { throw setup.error("the kd term needs a positive temperature") }
-        return Prepared(self, logits: try setup.logits(for: "the kd term"))
-    }
-
-    final class Prepared: PreparedTerm {
-        let term: SoftTargetTerm
-        let group: any LogitsGroup
-
-        init(_ term: SoftTargetTerm, logits: any LogitsGroup) {
-            self.term = term
-            group = logits
-        }
-
-        func loss(_ batch: StudentBatch) throws -> Tensor {
-            let teacher = try batch.teacher.logits(group)
-            return term.standardize
-                ? softTargetLoss(studentLogits: standardized(logits: batch.logits), teacherLogits: standardized(logits: teacher), temperature: term.temperature)
-                : softTargetLoss(studentLogits: batch.logits, teacherLogits: teacher, temperature: term.temperature)
-        }
+    /// `T^2 * KL` of the softened distributions.
+    public func loss(student: Tensor, teacher: Tensor, batch: StudentBatch, group: any LogitsGroup) throws -> Tensor {
+        softTargetLoss(studentLogits: student, teacherLogits: teacher, temperature: temperature)
     }
 }

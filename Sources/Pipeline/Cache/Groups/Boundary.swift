@@ -9,7 +9,7 @@ public enum BitPacking {
     /// Bytes per image for `elements` bits.
     public static func bytes(_ elements: Int) -> Int { (elements + 7) / 8 }
 
-    /// Whether element `element` is set in an image's bytes starting at `bytes`.
+    /// Whether element `element` is set in the image whose bytes start at index `start` of `bytes`.
     @inline(__always)
     public static func isSet(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ element: Int) -> Bool {
         (bytes[start + element >> 3] >> (7 - UInt8(element & 7))) & 1 != 0
@@ -43,19 +43,24 @@ public enum BitPacking {
 
 /// The firing pattern (sign bits) of one teacher pre-activation point.
 public struct Boundary: CacheGroup {
+    /// The teacher's pre-activation point (one of its `preActivationNames`).
     public let point: String
     /// `[C]` for a linear layer, `[C, H, W]` for a convolution.
     public let shape: [Int]
 
+    /// The firing bits of `point`, whose response per image is `shape`.
     public init(point: String, shape: [Int]) {
         self.point = point
         self.shape = shape
     }
 
+    /// `boundary/<point>`, the dataset's path.
     public var name: String { "boundary/" + point }
+    /// The option that lists the boundary points.
     public static let option = "cache.boundary"
     var elements: Int { shape.reduce(1, *) }
 
+    /// One uint8 dataset `[V, N, ceil(C*H*W/8)]` with attributes C, H, W and meaning.
     public var datasets: [CacheDataset] {
         [CacheDataset(path: name, type: .uint8, row: [BitPacking.bytes(elements)],
                       attributes: [("C", .int(Int64(shape[0]))), ("H", .int(Int64(shape.count > 1 ? shape[1] : 1))),
@@ -63,11 +68,13 @@ public struct Boundary: CacheGroup {
                                    ("meaning", "bit set where the pre-ReLU response is > 0, C*H*W bits per image, most significant bit first (numpy.unpackbits)")])]
     }
 
+    /// The batch's pre-ReLU responses `[n] + shape` as packed sign bits, `[n, ceil(C*H*W/8)]`.
     public func rows(from pass: TeacherPass) -> [CachedValues] {
         let pre = pass.preActivation(point)
         return [.uint8(BitPacking.pack(pre.scalars, images: pre.shape[0]))]
     }
 
+    /// At most 1 in 10,000 bits may differ (signs of responses within rounding of zero).
     public func verify(cached: [CachedValues], live: [CachedValues]) -> [CacheCheck] {
         let (stored, recomputed) = (cached[0].bytes, live[0].bytes)
         let differing = zip(stored, recomputed).reduce(0) { $0 + ($1.0 ^ $1.1).nonzeroBitCount }
@@ -81,6 +88,7 @@ public struct Boundary: CacheGroup {
         Tensor(shape: [n] + shape, scalars: BitPacking.unpack(rows[0].bytes, images: n, elements: elements))
     }
 
+    /// Every `boundary/<point>` dataset of `file`; one without C, H and W attributes is an error.
     public static func stored(in file: HDF5File) throws -> [Boundary] {
         guard try file.contains("boundary") else { return [] }
         return try file.group("boundary").childNames().map { point in

@@ -10,15 +10,20 @@ public struct InputGradient: CacheGroup {
     /// `[C, H, W]` of the input.
     public let shape: [Int]
 
+    /// The gradients of inputs `shape` (`[C, H, W]`).
     public init(shape: [Int]) { self.shape = shape }
 
     /// What the gradient's cross-entropy is taken against (the `class` attribute of `input_grad`).
     public static let classChoice = "teacher_prediction"
 
+    /// `input_grad`, the main dataset's path.
     public var name: String { "input_grad" }
+    /// The option that adds input gradients.
     public static let option = "cache.input_grad: true"
+    /// Always: the teacher's pass must differentiate its input.
     public var needsInputGradient: Bool { true }
 
+    /// `input_grad [V, N, C, H, W]` float16 (max |value| 1 per image) and `input_grad_scale [V, N]` float32.
     public var datasets: [CacheDataset] {
         [CacheDataset(path: "input_grad", type: .float16, row: shape,
                       attributes: [("class", .string(Self.classChoice)),
@@ -27,6 +32,7 @@ public struct InputGradient: CacheGroup {
                       attributes: [("meaning", "max |input gradient| per image: input_grad * input_grad_scale restores it")])]
     }
 
+    /// The batch's `[n, C, H, W]` gradients divided by each image's max |value|, and those maxima `[n]`.
     public func rows(from pass: TeacherPass) -> [CachedValues] {
         let grad = pass.inputGradient!.scalars
         let n = pass.inputGradient!.shape[0], row = grad.count / n
@@ -75,6 +81,7 @@ public struct InputGradient: CacheGroup {
         return Tensor(shape: [n] + shape, scalars: values.enumerated().map { $0.element * scales[$0.offset / row] })
     }
 
+    /// The `input_grad` group of `file`, if any; one not taken against the teacher's prediction is refused.
     public static func stored(in file: HDF5File) throws -> [InputGradient] {
         guard try file.contains("input_grad") else { return [] }
         let dataset = try file.dataset("input_grad", as: Float16.self)

@@ -7,20 +7,30 @@ import HDF5
 import Tensor
 
 /// The top k of K logits per row.
+///
+/// ### References
+/// Wu et al., "TinyViT: Fast Pretraining Distillation for Small Vision Transformers", ECCV 2022,
+/// arXiv:2207.10666 (sparse soft labels: the top k kept, the rest spread evenly).
 public struct TopKLogits: LogitsGroup {
+    /// k, the logits kept per row.
     public let k: Int
+    /// K, the number of classes.
     public let classes: Int
 
+    /// The top `k` of `classes` logits.
     public init(k: Int, classes: Int) {
         self.k = k
         self.classes = classes
     }
 
+    /// `logits_topk`, the group's path.
     public var name: String { "logits_topk" }
+    /// The option that sets k.
     public static let option = "cache.top_k"
 
     var indexType: ElementType { classes <= 256 ? .uint8 : classes <= 65_536 ? .uint16 : .int32 }
 
+    /// `values [V, N, k]` float32, `indices [V, N, k]` (uint8, uint16 or int32 by K) and `logsumexp [V, N]` float32.
     public var datasets: [CacheDataset] {
         [CacheDataset(path: "logits_topk/values", type: .float32, row: [k],
                       attributes: [("meaning", "the k largest logits of the teacher per image, largest first"), ("classes", .int(Int64(classes)))]),
@@ -30,6 +40,7 @@ public struct TopKLogits: LogitsGroup {
                       attributes: [("meaning", "log(sum(exp(logits))) over all classes: exp(value - logsumexp) is a kept class's probability")])]
     }
 
+    /// Each row's k largest logits (largest first, ties to the lower class), their classes, and its log-sum-exp.
     public func rows(from pass: TeacherPass) -> [CachedValues] {
         let logits = pass.output.logits!.scalars
         let n = logits.count / classes
@@ -50,6 +61,7 @@ public struct TopKLogits: LogitsGroup {
         return [.float32(values), packed, .float32(logsumexp)]
     }
 
+    /// Values and log-sum-exp within 1e-4 of the largest recomputed magnitude; at least 99% of indices equal.
     public func verify(cached: [CachedValues], live: [CachedValues]) -> [CacheCheck] {
         let (stored, recomputed) = (cached[1].integers, live[1].integers)
         let same = zip(stored, recomputed).filter { $0 == $1 }.count
@@ -76,11 +88,13 @@ public struct TopKLogits: LogitsGroup {
         return Tensor(shape: [n, classes], scalars: logProbabilities)
     }
 
+    /// Each row's first kept class (its largest logit).
     public func predictedClasses(_ rows: [CachedValues], count n: Int) -> [Int] {
         let indices = rows[1].integers
         return (0..<n).map { indices[$0 * k] }
     }
 
+    /// The `logits_topk` group of `file`, if any; K comes from the `classes` attribute.
     public static func stored(in file: HDF5File) throws -> [TopKLogits] {
         guard try file.contains("logits_topk/values") else { return [] }
         let values = try file.dataset("logits_topk/values", as: Float.self)
