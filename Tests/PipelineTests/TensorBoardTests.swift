@@ -1,5 +1,6 @@
 // The TensorBoard event file: the protocol buffer bytes against values worked out by
-// hand, and the file read back by TensorBoard's own event reader when it is installed.
+// hand, the file read back by TensorBoard's own event reader when it is installed, and metrics.jsonl
+// lines of earlier versions read.
 import Foundation
 @testable import Pipeline
 import Testing
@@ -39,5 +40,21 @@ let tensorBoardAvailable: Bool = {
         #expect(result.status == 0, "\(result.error)")
         #expect(result.output.contains("['images_per_second', 'learning_rate', 'test/accuracy', 'test/loss', 'train/accuracy', 'train/loss']"), "\(result.output)")
         #expect(result.output.contains("[(1, 0.81), (2, 0.82), (3, 0.83)]"), "\(result.output)")
+    }
+}
+
+@Suite struct MetricsLogTests {
+    /// A metrics.jsonl line of an earlier version (`stage` before it was `run`) still reads, so
+    /// runs trained before keep resuming and reporting.
+    @Test func earlierLinesRead() throws {
+        let folder = TemporaryFolder("kd-metrics")
+        let line = #"{"epoch":1,"stage":"teacher","train_loss":0.5,"train_accuracy":0.8,"test_loss":0.4,"test_accuracy":0.85,"per_class_accuracy":[0.9],"learning_rate":0.05,"seconds":12,"images_per_second":5000}"#
+        try Data((line + "\n").utf8).write(to: URL(fileURLWithPath: folder.file("metrics.jsonl")))
+        let records = try MetricsLog(path: folder.file("metrics.jsonl")).records()
+        #expect(records.count == 1 && records[0].run == "teacher" && records[0].seconds == 12 && records[0].extra == nil)
+        // And this version's lines say `run`.
+        try MetricsLog(path: folder.file("metrics.jsonl")).append(records[0])
+        let text = try String(contentsOfFile: folder.file("metrics.jsonl"), encoding: .utf8)
+        #expect(text.split(separator: "\n").last?.contains(#""run":"teacher""#) == true, "\(text)")
     }
 }

@@ -35,6 +35,29 @@ public struct EpochRecord: Codable, Sendable {
     }
 }
 
+extension EpochRecord {
+    /// Logs written before `run` had its name call it `stage`; both read.
+    private enum LegacyKeys: String, CodingKey { case stage }
+
+    /// Decodes one line of `metrics.jsonl`, of this version or an earlier one.
+    public init(from decoder: Decoder) throws {
+        let keys = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try keys.decode(Int.self, forKey: .epoch)
+        run = try keys.decodeIfPresent(String.self, forKey: .run)
+            ?? decoder.container(keyedBy: LegacyKeys.self).decode(String.self, forKey: .stage)
+        trainLoss = try keys.decode(Double.self, forKey: .trainLoss)
+        trainAccuracy = try keys.decode(Double.self, forKey: .trainAccuracy)
+        testLoss = try keys.decode(Double.self, forKey: .testLoss)
+        testAccuracy = try keys.decode(Double.self, forKey: .testAccuracy)
+        perClassAccuracy = try keys.decode([Double].self, forKey: .perClassAccuracy)
+        learningRate = try keys.decode(Double.self, forKey: .learningRate)
+        seconds = try keys.decode(Double.self, forKey: .seconds)
+        imagesPerSecond = try keys.decode(Double.self, forKey: .imagesPerSecond)
+        agreement = try keys.decodeIfPresent(Double.self, forKey: .agreement)
+        extra = try keys.decodeIfPresent([String: Double].self, forKey: .extra)
+    }
+}
+
 /// An append-only `metrics.jsonl`.
 public struct MetricsLog {
     /// The `metrics.jsonl` file.
