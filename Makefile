@@ -10,7 +10,7 @@ DATA := data/fashion-mnist
 NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
 SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
 
-.PHONY: deps build data teacher precompute distill test faults bench clean
+.PHONY: deps build data teacher pytorch-teacher precompute distill test faults bench clean
 
 deps:
 	@bash scripts/deps.sh
@@ -34,8 +34,21 @@ PIPELINE_DATA := $(shell sed -n 's/^ *\(train\|test\): *\(data\/[^ ]*\).*/\2/p' 
 data: deps $(KD) $(PIPELINE_DATA)
 	$(KD) data describe $(word 1,$(PIPELINE_DATA))
 
+# A teacher trained in PyTorch rather than by kd (needs torch and h5py), brought in as safetensors:
+# the teacher of pipelines/fashion-mnist-pytorch.yaml, made first when that pipeline names it.
+PYTORCH_TEACHER := runs/fashion-mnist-pytorch/teacher.safetensors
+GIVEN_TEACHER := $(filter $(PYTORCH_TEACHER),$(shell sed -n 's/^ *teacher_checkpoint: *\([^ ]*\).*/\1/p' $(PIPELINE)))
+
+$(PYTORCH_TEACHER): | $(DATA)/train.h5
+	python3 scripts/train_pytorch_teacher.py --arch mnist_teacher --epochs 3 --train $(DATA)/train.h5 --test $(DATA)/test.h5 \
+	    --mean 0.286 --std 0.353 --output $(@D)/teacher.pth
+	python3 scripts/import_pytorch.py $(@D)/teacher.pth --output $@ --arch mnist_teacher --mean 0.286 --std 0.353 \
+	    --classes "$$(python3 -c 'import json, sys; print(",".join(json.load(open(sys.argv[1]))["classes"]))' $(@D)/teacher.pth.json)"
+
+pytorch-teacher: $(PYTORCH_TEACHER)
+
 # Each stage resumes or reuses its own finished work, so these always run `kd` and let it decide.
-teacher: data
+teacher: data $(GIVEN_TEACHER)
 	$(KD) teacher --config $(PIPELINE)
 
 precompute: teacher

@@ -76,6 +76,35 @@ func writeSafeTensors(_ tensors: [(name: String, shape: [Int], values: [Float])]
     }
 }
 
+extension ImportTests {
+    /// A teacher given by path needs only `teacher.arch`; `kd teacher` trains nothing and checks the
+    /// file against it, while an architecture alone, with no file to teach, is refused.
+    @Test func aGivenTeacherNeedsOnlyItsArchitecture() throws {
+        let tiny = try TinyPipeline(trainCount: 64, testCount: 32)
+        let model = try Models.make("mnist_student", classes: 10, inChannels: 1, imageSize: 28, seed: 2)
+        let given = tiny.folder.file("given.safetensors")
+        try writeSafeTensors(model.stateDict().map { ($0.name, $0.tensor.shape, $0.tensor.scalars) }, to: given)
+        func pipeline(teacher: String, cache: String) throws -> ProcessResult {
+            try """
+                name: tiny
+                data: {train: \(tiny.folder.file("train.h5")), test: \(tiny.folder.file("test.h5")), mean: [0.286], std: [0.353]}
+                teacher: \(teacher)
+                cache: \(cache)
+                """.write(toFile: tiny.folder.file("tiny.yaml"), atomically: true, encoding: .utf8)
+            return try tiny.teacher()
+        }
+        let trained = try pipeline(teacher: "{arch: mnist_student}", cache: "{teacher_checkpoint: \(given)}")
+        #expect(trained.status == 0 && trained.output.contains("nothing to train"), "\(trained.output) \(trained.error)")
+        #expect(!FileManager.default.fileExists(atPath: tiny.teacherDirectory + "/last.h5"))
+        let wrongArch = try pipeline(teacher: "{arch: mnist_teacher}", cache: "{teacher_checkpoint: \(given)}")
+        #expect(wrongArch.status != 0 && wrongArch.error.contains(given), "\(wrongArch.error)")
+        let nothing = try pipeline(teacher: "{arch: mnist_student}", cache: "{teacher_checkpoint: last}")
+        #expect(nothing.status != 0 && nothing.error.contains("teacher has only arch"), "\(nothing.error)")
+        let partial = try pipeline(teacher: "{arch: mnist_student, epochs: 2}", cache: "{teacher_checkpoint: last}")
+        #expect(partial.status != 0 && partial.error.contains("batch_size"), "\(partial.error)")
+    }
+}
+
 let torchAvailable: Bool = {
     guard let python = which("python3") else { return false }
     return (try? run(python, ["-c", "import torch, h5py"]).status) == 0

@@ -67,7 +67,14 @@ public struct PipelineConfig: Codable, Sendable {
         try check(!name.isEmpty && !name.contains("/"), "name must be a non-empty word (it names runs/<name>/)")
         try check(data.mean.count == data.std.count && !data.mean.isEmpty, "data.mean and data.std need one value per channel")
         try check(data.std.allSatisfy { $0 > 0 }, "data.std values must be positive")
-        try teacher.validate(file, "teacher")
+        if teacher.isArchitectureOnly {
+            guard case .path = cacheSettings.teacherCheckpoint else {
+                throw ConfigError(file: file, message: "teacher has only arch: give epochs, batch_size, seed and optimizer "
+                                  + "for kd to train it, or name a trained checkpoint in cache.teacher_checkpoint")
+            }
+        } else {
+            try teacher.validate(file, "teacher")
+        }
         try cacheSettings.validate(file)
         let names = (students ?? []).map(\.name)
         try check(Set(names).count == names.count, "student names must be unique")

@@ -75,6 +75,31 @@ public struct TrainingConfig: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey { case arch, epochs, seed, optimizer, augment, batchSize = "batch_size" }
 
+    /// Every setting given.
+    init(arch: String, epochs: Int, batchSize: Int, seed: UInt64, optimizer: OptimizerConfig, augment: AugmentConfig) {
+        (self.arch, self.epochs, self.batchSize, self.seed, self.optimizer, self.augment) = (arch, epochs, batchSize, seed, optimizer, augment)
+    }
+
+    /// Only `arch` (a teacher kd does not train, given by `cache.teacher_checkpoint`), or every
+    /// setting but `augment`: a section that gives some of them lacks the others by name.
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        arch = try values.decode(String.self, forKey: .arch)
+        augment = try values.decodeIfPresent(AugmentConfig.self, forKey: .augment) ?? .none
+        if values.allKeys.allSatisfy({ $0 == .arch }) {
+            (epochs, batchSize, seed, isArchitectureOnly) = (0, 0, 0, true)
+            optimizer = OptimizerConfig(lr: 0, momentum: 0, nesterov: false, weightDecay: 0, schedule: .constant)
+            return
+        }
+        epochs = try values.decode(Int.self, forKey: .epochs)
+        batchSize = try values.decode(Int.self, forKey: .batchSize)
+        seed = try values.decode(UInt64.self, forKey: .seed)
+        optimizer = try values.decode(OptimizerConfig.self, forKey: .optimizer)
+    }
+
+    /// A section with the architecture alone: nothing for kd to train.
+    public private(set) var isArchitectureOnly = false
+
     func validate(_ file: String, _ section: String) throws {
         func check(_ condition: Bool, _ message: String) throws {
             if !condition { throw ConfigError(file: file, message: "\(section).\(message)") }

@@ -8,12 +8,22 @@ import Parallel
 
 /// Trains (or resumes, or finds finished) the pipeline's teacher under `runs/<name>/teacher/`.
 public enum TeacherStage {
-    /// Trains the teacher with `threads` compute threads; `restart` starts again from scratch.
+    /// Trains the teacher with `threads` compute threads; `restart` starts again from scratch. A
+    /// teacher given by `cache.teacher_checkpoint` is not trained: it is loaded and checked against
+    /// `teacher.arch` and the dataset (nil is returned).
     @discardableResult
     public static func run(_ config: PipelineConfig, configText: String, restart: Bool = false,
-                           threads: Int = ComputeThreads.count) throws -> TrainingSummary {
+                           threads: Int = ComputeThreads.count) throws -> TrainingSummary? {
         // The students' methods must fit the cache the pipeline asks for before hours go into a teacher.
         try DistillStage.validatePlan(config)
+        if case .path(let path) = config.cacheSettings.teacherCheckpoint {
+            let teacher = try LoadedTeacher(path: path, source: try openImageSource(config.data.train), arch: config.teacher.arch,
+                                            normalization: config.data.normalization)
+            print("teacher: \(path) (\(teacher.model.arch), \(teacher.model.parameterCount) parameters), "
+                  + "given by cache.teacher_checkpoint: nothing to train"
+                  + (config.teacher.isArchitectureOnly ? "" : " (the teacher section's training settings are not used)"))
+            return nil
+        }
         let folder = RunLayout(config).teacher
         let lock = try RunLock(folder.lock, target: folder.path)
         defer { withExtendedLifetime(lock) {} }
