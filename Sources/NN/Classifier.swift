@@ -25,7 +25,7 @@ public struct ModelOutput {
 
 /// An image classifier with named layers (the outputs a distillation loss can read), for distillation.
 public protocol Classifier: Module {
-    /// The architecture's name in models.py (`resnet8x4`, `wrn_16_1`, `mnist_teacher`).
+    /// The architecture's name in the zoo, `Models.names` (`resnet8x4`, `wrn_16_1`, `mobilenetv2`).
     var arch: String { get }
     /// Names of the tapped layers, in order: the keys of `features` (`layer1`, `block2`, `conv1`, ...).
     var layerNames: [String] { get }

@@ -1,22 +1,25 @@
 // The basic layers: convolution, batch norm, linear, and the parameter-free ones.
 import Tensor
 
-/// 2-D convolution, weight `[out, in, k, k]`, optional bias `[out]`; input `[N, in, H, W]`.
+/// 2-D convolution, weight `[out, in/groups, k, k]`, optional bias `[out]`; input `[N, in, H, W]`.
 public final class Conv2d: Module {
-    /// `[out, in, k, k]`, trainable.
+    /// `[out, in/groups, k, k]`, trainable.
     public let weight: Tensor
     /// `[out]`, trainable, or nil without bias.
     public let bias: Tensor?
-    /// Stride and zero padding, the same on both spatial axes.
+    /// Stride and zero padding, the same on both spatial axes, and channel groups.
     public let geometry: ConvolutionGeometry
 
-    /// A `kernel x kernel` convolution from `inChannels` to `outChannels`, PyTorch-initialised from `generator`.
-    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true,
-                generator: inout SeededGenerator) {
-        let fanIn = inChannels * kernel * kernel
-        weight = defaultInitialisation([outChannels, inChannels, kernel, kernel], fanIn: fanIn, generator: &generator)
+    /// A `kernel x kernel` convolution from `inChannels` to `outChannels` in `groups` channel groups (`inChannels`
+    /// groups: depthwise), PyTorch-initialised from `generator`.
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1,
+                bias: Bool = true, generator: inout SeededGenerator) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0,
+                     "Conv2d: \(inChannels) -> \(outChannels) channels in \(groups) groups")
+        let fanIn = inChannels / groups * kernel * kernel
+        weight = defaultInitialisation([outChannels, inChannels / groups, kernel, kernel], fanIn: fanIn, generator: &generator)
         self.bias = bias ? defaultInitialisation([outChannels], fanIn: fanIn, generator: &generator) : nil
-        geometry = ConvolutionGeometry(stride: stride, padding: padding)
+        geometry = ConvolutionGeometry(stride: stride, padding: padding, groups: groups)
     }
 
     /// `weight`, then `bias` when present.
@@ -28,7 +31,7 @@ public final class Conv2d: Module {
         return bias.map { y + $0.channelShaped(rank: 4) } ?? y
     }
 
-    /// Multiply-accumulates per image for an input of `height x width`.
+    /// Multiply-accumulates per image for an input of `height x width` (each output sees `in/groups` channels).
     public func macs(height: Int, width: Int) -> Int {
         let (out, inC, k) = (weight.shape[0], weight.shape[1], weight.shape[2])
         let oh = (height + 2 * geometry.padding - k) / geometry.stride + 1
@@ -132,6 +135,14 @@ public final class ReLU: Module, Layer {
     override public init() {}
     /// Elementwise `max(x, 0)`, any shape.
     public func callAsFunction(_ x: Tensor) -> Tensor { x.relu() }
+}
+
+/// `min(max(x, 0), 6)`, MobileNetV2's activation (PyTorch's ReLU6).
+public final class ReLU6: Module, Layer {
+    /// A parameter-free ReLU6.
+    override public init() {}
+    /// Elementwise `min(max(x, 0), 6)`, any shape.
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.relu6() }
 }
 
 /// Layers applied in order; children are named `0`, `1`, ... as in PyTorch.

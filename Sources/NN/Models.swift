@@ -1,4 +1,5 @@
-// The model zoo by name, as the MODELS table of ../shared/reference/pytorch/models.py.
+// The model zoo by name: the MODELS table of ../shared/reference/pytorch/models.py, then torchvision's
+// resnet18, resnet50 and mobilenet_v2 for small images (scripts/zoo_models.py).
 import Tensor
 
 /// A model name that is not in the zoo.
@@ -10,14 +11,21 @@ public struct UnknownModelError: Error, CustomStringConvertible {
 
 /// Builds the literature's models by their models.py names.
 public enum Models {
-    /// Every name `make` accepts, in models.py's order.
+    /// Every name `make` accepts: models.py's in its order, then the torchvision-structured ones.
     public static let names = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
                                "resnet8x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
                                "mnist_teacher", "mnist_student"]
+        + TorchvisionResNet.Variant.allCases.map(\.rawValue) + MobileNetV2.Variant.allCases.map(\.rawValue)
 
     /// A freshly initialised model (PyTorch's default initialisation, from `seed`).
     public static func make(_ name: String, classes: Int, inChannels: Int, imageSize: Int, seed: UInt64) throws -> any Classifier {
         var generator = SeededGenerator(seed: seed)
+        if let variant = TorchvisionResNet.Variant(rawValue: name) {
+            return TorchvisionResNet(variant, classes: classes, inChannels: inChannels, imageSize: imageSize, generator: &generator)
+        }
+        if let variant = MobileNetV2.Variant(rawValue: name) {
+            return MobileNetV2(variant, classes: classes, inChannels: inChannels, imageSize: imageSize, generator: &generator)
+        }
         switch name {
         case "resnet8x4":
             return ResNet(arch: name, depth: 8, filters: [32, 64, 128, 256], classes: classes, inChannels: inChannels, imageSize: imageSize, generator: &generator)

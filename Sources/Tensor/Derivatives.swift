@@ -7,7 +7,7 @@
 /// A primitive op as recorded in the graph, with what its derivative needs.
 enum Op {
     case add, subtract, multiply, divide, negate
-    case exp, log, sqrt, abs, relu
+    case exp, log, sqrt, abs, relu, relu6
     case power(Double)
     case clamp(Double, Double)
     case sum, max, expand, reshape
@@ -58,6 +58,8 @@ enum Derivatives {
             return [g * a.sign()]
         case .relu:
             return [g * a.greater(than: 0)]
+        case .relu6:
+            return [g * a.between(0, 6)]
         case .power(let p):
             return [p == 1 ? g : g * (a.pow(p - 1) * p)]
         case .clamp(let low, let high):

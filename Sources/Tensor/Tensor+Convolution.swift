@@ -1,35 +1,42 @@
-// 2-D convolution (NCHW input, [out,in,kh,kw] weights, dilation 1) as im2col + GEMM per image, and
-// its two adjoints: `convolutionInputGradient` (col2im of W^T x G) and `convolutionWeightGradient`
-// (G x im2col^T). Each of the three is the others' derivative, so convolutions differentiate to
-// any order (see Derivatives.swift). Images are split over the compute threads.
+// 2-D convolution (NCHW input, [out,in/groups,kh,kw] weights, dilation 1) as im2col + GEMM per image
+// and group, and its two adjoints: `convolutionInputGradient` (col2im of W^T x G) and
+// `convolutionWeightGradient` (G x im2col^T). Each of the three is the others' derivative, so
+// convolutions differentiate to any order (see Derivatives.swift). Images are split over the
+// compute threads. Grouped convolutions (depthwise: groups == channels) run the same kernels on
+// each group's channel slice; with one group the offsets are zero and nothing else changes.
 import BLAS
 import Parallel
 
-/// Stride and zero padding of a convolution, the same along both spatial axes.
+/// Stride, zero padding and channel groups of a convolution, stride and padding the same along both spatial axes.
 public struct ConvolutionGeometry: Equatable, Sendable {
     /// Step of the kernel along each spatial axis.
     public var stride: Int
     /// Zeros added on each side of both spatial axes.
     public var padding: Int
+    /// Channel groups (PyTorch's `groups`): group g's `O/groups` outputs see only its `C/groups` input channels.
+    /// 1 is an ordinary convolution, `C` a depthwise one.
+    public var groups: Int
 
-    /// Stride 1 and no padding by default.
-    public init(stride: Int = 1, padding: Int = 0) {
+    /// Stride 1, no padding and one group by default.
+    public init(stride: Int = 1, padding: Int = 0, groups: Int = 1) {
         self.stride = stride
         self.padding = padding
+        self.groups = groups
     }
 
     /// The output size along an axis of `input` elements for a kernel of `kernel`.
     func output(_ input: Int, kernel: Int) -> Int { (input + 2 * padding - kernel) / stride + 1 }
 }
 
-/// The sizes one image goes through: input `[c,h,w]`, kernel `kh x kw`, output `[o,oh,ow]`.
+/// The sizes one group of one image goes through: input `[c,h,w]`, kernel `kh x kw`, output `[o,oh,ow]`
+/// (`c` and `o` per group; an image has `groups` of each).
 struct ConvolutionSizes {
     let c, h, w, kh, kw, o, oh, ow: Int
     let geometry: ConvolutionGeometry
 
     init(input: [Int], weight: [Int], geometry: ConvolutionGeometry) {
-        (c, h, w) = (input[1], input[2], input[3])
-        (o, kh, kw) = (weight[0], weight[2], weight[3])
+        (c, h, w) = (input[1] / geometry.groups, input[2], input[3])
+        (o, kh, kw) = (weight[0] / geometry.groups, weight[2], weight[3])
         self.geometry = geometry
         oh = geometry.output(h, kernel: kh)
         ow = geometry.output(w, kernel: kw)
@@ -40,6 +47,11 @@ struct ConvolutionSizes {
     var columnCount: Int { oh * ow }
     /// A 1x1, stride-1, unpadded convolution needs no column matrix: the image is one.
     var isPointwise: Bool { kh == 1 && kw == 1 && geometry.stride == 1 && geometry.padding == 0 }
+    /// Offsets of group `group` of image `image` in the input (`[N,groups*c,h,w]`), the output (`[N,groups*o,oh,ow]`)
+    /// and the weight (`[groups*o,c,kh,kw]`).
+    func inputOffset(_ image: Int, _ group: Int) -> Int { (image * geometry.groups + group) * c * h * w }
+    func outputOffset(_ image: Int, _ group: Int) -> Int { (image * geometry.groups + group) * o * columnCount }
+    func weightOffset(_ group: Int) -> Int { group * o * columnRows }
 }
 
 /// Writes the column matrix `[c*kh*kw, oh*ow]` of one image `[c,h,w]`.
@@ -122,11 +134,14 @@ private func convolutionKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ weight
                                     SendablePointer(base: out.pointer(T.self)))
     forEachImageRange(T.self, images: x.shape[0], s) { _, images, matrix in
         for image in images {
-            let source = input.base + image * s.c * s.h * s.w
-            if !s.isPointwise { im2col(source, matrix, s) }
-            BLAS.gemm(.none, .none, m: s.o, n: s.columnCount, k: s.columnRows, a: filters.base, lda: s.columnRows,
-                      b: s.isPointwise ? source : matrix, ldb: s.columnCount,
-                      c: output.base + image * s.o * s.columnCount, ldc: s.columnCount)
+            for group in 0..<s.geometry.groups {
+                let source = input.base + s.inputOffset(image, group)
+                if !s.isPointwise { im2col(source, matrix, s) }
+                BLAS.gemm(.none, .none, m: s.o, n: s.columnCount, k: s.columnRows,
+                          a: filters.base + s.weightOffset(group), lda: s.columnRows,
+                          b: s.isPointwise ? source : matrix, ldb: s.columnCount,
+                          c: output.base + s.outputOffset(image, group), ldc: s.columnCount)
+            }
         }
     }
 }
@@ -136,11 +151,14 @@ private func inputGradientKernel<T: TensorScalar>(_: T.Type, _ grad: Tensor, _ w
                                        SendablePointer(base: out.pointer(T.self)))
     forEachImageRange(T.self, images: grad.shape[0], s) { _, images, matrix in
         for image in images {
-            let target = output.base + image * s.c * s.h * s.w
-            BLAS.gemm(.transpose, .none, m: s.columnRows, n: s.columnCount, k: s.o, a: filters.base, lda: s.columnRows,
-                      b: upstream.base + image * s.o * s.columnCount, ldb: s.columnCount,
-                      c: s.isPointwise ? target : matrix, ldc: s.columnCount)
-            if !s.isPointwise { col2im(matrix, target, s) }
+            for group in 0..<s.geometry.groups {
+                let target = output.base + s.inputOffset(image, group)
+                BLAS.gemm(.transpose, .none, m: s.columnRows, n: s.columnCount, k: s.o,
+                          a: filters.base + s.weightOffset(group), lda: s.columnRows,
+                          b: upstream.base + s.outputOffset(image, group), ldb: s.columnCount,
+                          c: s.isPointwise ? target : matrix, ldc: s.columnCount)
+                if !s.isPointwise { col2im(matrix, target, s) }
+            }
         }
     }
 }
@@ -148,18 +166,20 @@ private func inputGradientKernel<T: TensorScalar>(_: T.Type, _ grad: Tensor, _ w
 private func weightGradientKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ grad: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
     let n = x.shape[0]
     let workers = Swift.max(1, Swift.min(ComputeThreads.count, n))
-    let weightSize = s.o * s.columnRows
+    let weightSize = s.geometry.groups * s.o * s.columnRows
     let partialsTensor = Tensor.zeros([workers, weightSize], dtype: T.dtype)
     let partials = SendablePointer(base: partialsTensor.pointer(T.self))
     let (input, upstream) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: grad.pointer(T.self)))
     forEachImageRange(T.self, images: n, s) { worker, images, matrix in
         for image in images {
-            let source = input.base + image * s.c * s.h * s.w
-            if !s.isPointwise { im2col(source, matrix, s) }
-            BLAS.gemm(.none, .transpose, m: s.o, n: s.columnRows, k: s.columnCount,
-                      a: upstream.base + image * s.o * s.columnCount, lda: s.columnCount,
-                      b: s.isPointwise ? source : matrix, ldb: s.columnCount,
-                      beta: 1, c: partials.base + worker * weightSize, ldc: s.columnRows)
+            for group in 0..<s.geometry.groups {
+                let source = input.base + s.inputOffset(image, group)
+                if !s.isPointwise { im2col(source, matrix, s) }
+                BLAS.gemm(.none, .transpose, m: s.o, n: s.columnRows, k: s.columnCount,
+                          a: upstream.base + s.outputOffset(image, group), lda: s.columnCount,
+                          b: s.isPointwise ? source : matrix, ldb: s.columnCount,
+                          beta: 1, c: partials.base + worker * weightSize + s.weightOffset(group), ldc: s.columnRows)
+            }
         }
     }
     let target = out.pointer(T.self)
@@ -171,14 +191,16 @@ private func weightGradientKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ gra
 }
 
 extension Tensor {
-    /// Cross-correlation of `input [N,C,H,W]` with `weight [O,C,kh,kw]`: `[N,O,oh,ow]`. Add a bias
-    /// separately (`+ bias.reshaped([1, O, 1, 1])`).
+    /// Cross-correlation of `input [N,C,H,W]` with `weight [O,C/groups,kh,kw]`: `[N,O,oh,ow]`, where output
+    /// channel `o` sees the input channels of its group `o / (O/groups)`. Add a bias separately
+    /// (`+ bias.reshaped([1, O, 1, 1])`).
     public static func convolution(_ input: Tensor, _ weight: Tensor, geometry: ConvolutionGeometry = .init()) -> Tensor {
-        precondition(input.rank == 4 && weight.rank == 4 && input.shape[1] == weight.shape[1] && input.dtype == weight.dtype,
-                     "convolution of input \(input.shape) with weight \(weight.shape)")
+        precondition(input.rank == 4 && weight.rank == 4 && input.shape[1] == weight.shape[1] * geometry.groups
+                     && weight.shape[0] % geometry.groups == 0 && input.dtype == weight.dtype,
+                     "convolution of input \(input.shape) with weight \(weight.shape) in \(geometry.groups) groups")
         let s = ConvolutionSizes(input: input.shape, weight: weight.shape, geometry: geometry)
         precondition(s.oh > 0 && s.ow > 0, "convolution: kernel \(s.kh)x\(s.kw) larger than the padded input \(s.h)x\(s.w)")
-        let out = Tensor(uninitializedShape: [input.shape[0], s.o, s.oh, s.ow], dtype: input.dtype)
+        let out = Tensor(uninitializedShape: [input.shape[0], weight.shape[0], s.oh, s.ow], dtype: input.dtype)
         switch input.dtype {
         case .float32: convolutionKernel(Float.self, input, weight, out, s)
         case .float64: convolutionKernel(Double.self, input, weight, out, s)
@@ -191,7 +213,8 @@ extension Tensor {
     public static func convolutionInputGradient(_ grad: Tensor, _ weight: Tensor, inputShape: [Int],
                                                 geometry: ConvolutionGeometry) -> Tensor {
         let s = ConvolutionSizes(input: inputShape, weight: weight.shape, geometry: geometry)
-        precondition(grad.shape == [inputShape[0], s.o, s.oh, s.ow], "input gradient: upstream \(grad.shape) for input \(inputShape)")
+        precondition(grad.shape == [inputShape[0], weight.shape[0], s.oh, s.ow],
+                     "input gradient: upstream \(grad.shape) for input \(inputShape)")
         let out = Tensor(uninitializedShape: inputShape, dtype: grad.dtype)
         switch grad.dtype {
         case .float32: inputGradientKernel(Float.self, grad, weight, out, s)
@@ -200,12 +223,13 @@ extension Tensor {
         return out.recorded(.convolutionInputGradient(geometry), [grad, weight])
     }
 
-    /// The gradient of a convolution with respect to its weight `[O,C,kh,kw]` (`weightShape`),
+    /// The gradient of a convolution with respect to its weight `[O,C/groups,kh,kw]` (`weightShape`),
     /// given its input and the output gradient `grad`.
     public static func convolutionWeightGradient(_ input: Tensor, _ grad: Tensor, weightShape: [Int],
                                                  geometry: ConvolutionGeometry) -> Tensor {
         let s = ConvolutionSizes(input: input.shape, weight: weightShape, geometry: geometry)
-        precondition(grad.shape == [input.shape[0], s.o, s.oh, s.ow], "weight gradient: upstream \(grad.shape) for input \(input.shape)")
+        precondition(grad.shape == [input.shape[0], weightShape[0], s.oh, s.ow],
+                     "weight gradient: upstream \(grad.shape) for input \(input.shape)")
         let out = Tensor(uninitializedShape: weightShape, dtype: grad.dtype)
         switch grad.dtype {
         case .float32: weightGradientKernel(Float.self, input, grad, out, s)

@@ -58,6 +58,8 @@ enum ClampFunction: UnaryFunction { @inline(__always) static func apply<T: Tenso
 enum SignFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { x > 0 ? 1 : x < 0 ? -1 : 0 } }
 /// 1 inside `[p, q]`, else 0.
 enum InsideFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _ q: T) -> T { x >= p && x <= q ? 1 : 0 } }
+/// 1 strictly between `p` and `q`, else 0.
+enum BetweenFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _ q: T) -> T { x > p && x < q ? 1 : 0 } }
 /// 1 where `x > p`, else 0.
 enum GreaterFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _: T) -> T { x > p ? 1 : 0 } }
 
@@ -122,6 +124,8 @@ extension Tensor {
     public func abs() -> Tensor { elementwise(AbsFunction.self, self).recorded(.abs, [self]) }
     /// `max(x, 0)` (derivative 1 where x > 0, else 0).
     public func relu() -> Tensor { elementwise(ReluFunction.self, self).recorded(.relu, [self]) }
+    /// `min(max(x, 0), 6)` (derivative 1 where 0 < x < 6, else 0, as PyTorch's ReLU6, a hardtanh).
+    public func relu6() -> Tensor { elementwise(ClampFunction.self, self, 0, 6).recorded(.relu6, [self]) }
     /// Values limited to `[low, high]` (derivative 1 inside, 0 outside).
     public func clamped(min low: Double = -.infinity, max high: Double = .infinity) -> Tensor {
         elementwise(ClampFunction.self, self, low, high).recorded(.clamp(low, high), [self])
@@ -133,6 +137,8 @@ extension Tensor {
     public func greater(than threshold: Double) -> Tensor { elementwise(GreaterFunction.self, self, threshold) }
     /// 1 where `low <= x <= high`, else 0; a constant.
     func inside(_ low: Double, _ high: Double) -> Tensor { elementwise(InsideFunction.self, self, low, high) }
+    /// 1 where `low < x < high`, else 0; a constant.
+    func between(_ low: Double, _ high: Double) -> Tensor { elementwise(BetweenFunction.self, self, low, high) }
     /// 1 where equal (broadcasting), else 0; a constant.
     public func equal(_ other: Tensor) -> Tensor { broadcasting(EqualFunction.self, self, other, "equal") }
 }

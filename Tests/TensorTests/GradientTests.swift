@@ -52,6 +52,20 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
         expectDerivatives([[9]], map: awayFromZero) { $0[0].abs() }
         expectDerivatives([[9]], map: awayFromZero) { $0[0].relu() * $0[0] }
         expectDerivatives([[9]], map: awayFromZero) { $0[0].clamped(min: -0.1, max: 0.1) + $0[0].clamped(min: 0.05) }
+        // Values on both sides of both kinks (0 and 6), none near one.
+        let sides = { [Tensor(shape: [7], doubles: [-2, -0.5, 0.7, 3, 5.5, 6.8, 9])] }
+        let relu6 = { (x: [Tensor]) in x[0].relu6() * x[0] }
+        #expect(gradCheck(sides(), relu6).passed)
+        #expect(gradGradCheck(sides(), relu6).passed)
+    }
+
+    @Test func relu6IsPyTorchsAtTheKinks() {
+        // PyTorch's ReLU6 (hardtanh) passes no gradient at exactly 0 and 6, unlike clamp.
+        let x = Tensor(shape: [6], doubles: [-1, 0, 3, 6, 7, 5.5])
+        x.requiresGrad = true
+        let y = x.relu6()
+        #expect(y.doubles == [0, 0, 3, 6, 6, 5.5])
+        #expect(gradients(of: y.sum(), wrt: [x])[0].doubles == [0, 0, 1, 0, 0, 1])
     }
 
     @Test func noiseContrastBothWaysAndAgainstItsDefinition() {
@@ -122,6 +136,51 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
     func convolution(geometry: ConvolutionGeometry) {
         expectDerivatives([[2, 2, 5, 5], [3, 2, 3, 3]]) { Tensor.convolution($0[0], $0[1], geometry: geometry) }
         expectDerivatives([[2, 3, 4, 4], [2, 3, 1, 1]]) { Tensor.convolution($0[0], $0[1], geometry: geometry) }
+    }
+
+    /// Grouped (2 and 3 groups of 2 channels, 1 or 2 outputs each), depthwise (groups == channels, 1 and 2 outputs per
+    /// channel), and grouped 1x1 (the pointwise path without a column matrix) convolutions on odd, non-square images.
+    @Test(arguments: [ConvolutionGeometry(stride: 1, padding: 0, groups: 2), ConvolutionGeometry(stride: 1, padding: 1, groups: 3),
+                      ConvolutionGeometry(stride: 2, padding: 1, groups: 2), ConvolutionGeometry(stride: 2, padding: 0, groups: 3)])
+    func groupedConvolution(geometry: ConvolutionGeometry) {
+        let groups = geometry.groups
+        expectDerivatives([[2, 2 * groups, 5, 7], [2 * groups, 2, 3, 3]]) { Tensor.convolution($0[0], $0[1], geometry: geometry) }
+        expectDerivatives([[2, groups, 7, 5], [groups, 1, 3, 3]]) { Tensor.convolution($0[0], $0[1], geometry: geometry) }
+        expectDerivatives([[1, groups, 5, 5], [2 * groups, 1, 3, 3]]) { Tensor.convolution($0[0], $0[1], geometry: geometry) }
+        expectDerivatives([[2, 2 * groups, 3, 5], [groups, 2, 1, 1]]) { Tensor.convolution($0[0], $0[1], geometry: geometry) }
+    }
+
+    /// A grouped convolution and both its adjoints are the ungrouped ones on each group's slice of channels, in float32
+    /// and float64.
+    @Test(arguments: [DType.float32, .float64])
+    func groupedConvolutionIsEachGroupOnItsSlice(dtype: DType) {
+        let geometry = ConvolutionGeometry(stride: 2, padding: 1, groups: 3)
+        var generator = SeededGenerator(seed: 21)
+        let x = Tensor.randomNormal([3, 6, 7, 9], dtype: dtype, generator: &generator)
+        let w = Tensor.randomNormal([9, 2, 3, 3], dtype: dtype, generator: &generator)
+        let y = Tensor.convolution(x, w, geometry: geometry)
+        let g = Tensor.randomNormal(y.shape, dtype: dtype, generator: &generator)
+        let inputGradient = Tensor.convolutionInputGradient(g, w, inputShape: x.shape, geometry: geometry)
+        let weightGradient = Tensor.convolutionWeightGradient(x, g, weightShape: w.shape, geometry: geometry)
+        let ungrouped = ConvolutionGeometry(stride: 2, padding: 1)
+        let slices = (0..<3).map { group in
+            (x: x.sliced(axis: 1, (2 * group)..<(2 * group + 2)), w: w.sliced(axis: 0, (3 * group)..<(3 * group + 3)),
+             g: g.sliced(axis: 1, (3 * group)..<(3 * group + 3)))
+        }
+        let expected = [
+            (y, Tensor.concatenated(slices.map { Tensor.convolution($0.x, $0.w, geometry: ungrouped) }, axis: 1)),
+            (inputGradient, Tensor.concatenated(slices.map {
+                Tensor.convolutionInputGradient($0.g, $0.w, inputShape: $0.x.shape, geometry: ungrouped) }, axis: 1)),
+            (weightGradient, Tensor.concatenated(slices.map {
+                Tensor.convolutionWeightGradient($0.x, $0.g, weightShape: $0.w.shape, geometry: ungrouped) }, axis: 0)),
+        ]
+        let tolerance = dtype == .float32 ? 1e-5 : 1e-12
+        for (actual, reference) in expected {
+            #expect(actual.shape == reference.shape)
+            let scale = reference.doubles.map { Swift.abs($0) }.max()!
+            let error = zip(actual.doubles, reference.doubles).map { Swift.abs($0 - $1) }.max()!
+            #expect(error <= tolerance * scale, "\(dtype) \(actual.shape): max |difference| \(error)")
+        }
     }
 
     @Test func pooling() {
