@@ -1,7 +1,8 @@
 // 2-D convolution (NCHW input, [out,in,kh,kw] weights, dilation 1) as im2col + GEMM per image, and
 // its two adjoints: `convolutionInputGradient` (col2im of W^T x G) and `convolutionWeightGradient`
 // (G x im2col^T). Each of the three is the others' derivative, so convolutions differentiate to
-// any order (see Derivatives.swift). Images are split over the compute threads.
+// any order (see Derivatives.swift). Images are split over the compute threads. float32 passes go
+// to oneDNN where it is faster (Convolution+DNNL.swift); this file is the reference path.
 import BLAS
 import Parallel
 
@@ -180,7 +181,8 @@ extension Tensor {
         precondition(s.oh > 0 && s.ow > 0, "convolution: kernel \(s.kh)x\(s.kw) larger than the padded input \(s.h)x\(s.w)")
         let out = Tensor(uninitializedShape: [input.shape[0], s.o, s.oh, s.ow], dtype: input.dtype)
         switch input.dtype {
-        case .float32: convolutionKernel(Float.self, input, weight, out, s)
+        case .float32:
+            if !convolutionOnDNNL(.forward, input, weight, into: out, s, batch: input.shape[0]) { convolutionKernel(Float.self, input, weight, out, s) }
         case .float64: convolutionKernel(Double.self, input, weight, out, s)
         }
         return out.recorded(.convolution(geometry), [input, weight])
@@ -194,7 +196,8 @@ extension Tensor {
         precondition(grad.shape == [inputShape[0], s.o, s.oh, s.ow], "input gradient: upstream \(grad.shape) for input \(inputShape)")
         let out = Tensor(uninitializedShape: inputShape, dtype: grad.dtype)
         switch grad.dtype {
-        case .float32: inputGradientKernel(Float.self, grad, weight, out, s)
+        case .float32:
+            if !convolutionOnDNNL(.inputGradient, grad, weight, into: out, s, batch: grad.shape[0]) { inputGradientKernel(Float.self, grad, weight, out, s) }
         case .float64: inputGradientKernel(Double.self, grad, weight, out, s)
         }
         return out.recorded(.convolutionInputGradient(geometry), [grad, weight])
@@ -208,7 +211,8 @@ extension Tensor {
         precondition(grad.shape == [input.shape[0], s.o, s.oh, s.ow], "weight gradient: upstream \(grad.shape) for input \(input.shape)")
         let out = Tensor(uninitializedShape: weightShape, dtype: grad.dtype)
         switch grad.dtype {
-        case .float32: weightGradientKernel(Float.self, input, grad, out, s)
+        case .float32:
+            if !convolutionOnDNNL(.weightGradient, input, grad, into: out, s, batch: input.shape[0]) { weightGradientKernel(Float.self, input, grad, out, s) }
         case .float64: weightGradientKernel(Double.self, input, grad, out, s)
         }
         return out.recorded(.convolutionWeightGradient(geometry), [input, grad])
