@@ -51,9 +51,9 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         OpenMP.setThreads(threads)
         let data = layout == .plain ? dnnl_nchw : dnnl_format_tag_any
         let weights = layout == .plain ? dnnl_oihw : dnnl_format_tag_any
-        var source = try MemoryDescriptor(shape.inputDims, tag: data)
-        var filter = try MemoryDescriptor(shape.weightDims, tag: weights)
-        var destination = try MemoryDescriptor(shape.outputDims, tag: data)
+        var source = try MemoryDescriptor(shape.inputDims, tag: data, of: name)
+        var filter = try MemoryDescriptor(shape.weightDims, tag: weights, of: name)
+        var destination = try MemoryDescriptor(shape.outputDims, tag: data, of: name)
         let strides: [Int64] = [Int64(shape.stride), Int64(shape.stride)]
         let padding: [Int64] = [Int64(shape.padding), Int64(shape.padding)]
 
@@ -121,7 +121,7 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         // The caller's layouts are plain whatever the primitive computes in.
         var operands: [Operand] = []
         for (index, role) in roles.enumerated() {
-            let plain = try MemoryDescriptor(role.dims, tag: role.tag)
+            let plain = try MemoryDescriptor(role.dims, tag: role.tag, of: name)
             let chosen = convolution.layout(role.query)
             var reorder: Primitive?
             if !chosen.sameLayout(as: plain) {

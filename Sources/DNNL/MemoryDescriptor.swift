@@ -6,11 +6,12 @@ struct MemoryDescriptor {
     var raw: dnnl_memory_desc_t
 
     /// `dims` in the order oneDNN names them (NCHW for data, OIHW for weights) with `tag`
-    /// (`dnnl_nchw`, `dnnl_oihw`, or `dnnl_format_tag_any` to let the primitive choose).
-    init(_ dims: [Int], tag: dnnl_format_tag_t) throws {
+    /// (`dnnl_nchw`, `dnnl_oihw`, or `dnnl_format_tag_any` to let the primitive choose), an
+    /// operand of `user` (for error messages).
+    init(_ dims: [Int], tag: dnnl_format_tag_t, of user: String) throws {
         raw = dnnl_memory_desc_t()
         let extents = dims.map(Int64.init)
-        try dnnl("describing a float32 tensor \(dims)") {
+        try dnnl("describing the float32 tensor \(dims) of \(user)") {
             dnnl_memory_desc_init_by_tag(&raw, Int32(dims.count), extents, dnnl_f32, tag)
         }
     }

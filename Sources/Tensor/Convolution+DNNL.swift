@@ -1,6 +1,6 @@
 // Which kernel runs a float32 convolution pass: oneDNN (plain NCHW or its blocked layout) or the
 // reference im2col + sgemm in Tensor+Convolution.swift, chosen per shape by the rule in
-// `ConvolutionKernel.measured` (numbers in BENCHMARKS.md, "oneDNN convolutions"). float64 always
+// `ConvolutionKernel.measured` (numbers in BENCHMARKS.md, "conv: oneDNN convolutions against im2col"). float64 always
 // takes the reference path: oneDNN has no f64 convolution. Whatever runs, the op recorded is the
 // same, so derivatives (and derivatives of derivatives) stay exact.
 // Threads: oneDNN is called from the calling thread, never from inside the Swift workers, with an
@@ -58,9 +58,24 @@ extension ConvolutionKernel {
         forced ?? measured(pass, ConvolutionSizes(input: input, weight: weight, geometry: geometry), batch: input[0])
     }
 
-    /// The measured choice for one pass of a convolution of `batch` images of sizes `s`.
+    /// The measured choice for one pass of a convolution of `batch` images of sizes `s`
+    /// (`kdbench conv`, batch 128, 1 and 2 threads, AMD EPYC Zen 3 with AVX2: BENCHMARKS.md).
+    /// oneDNN's blocked layout wins every pass of the 3x3 layers with 8 or more channels (1.1-2.2x
+    /// at one thread). Its plain-NCHW kernels never won clearly, so the rule does not use them.
     static func measured(_ pass: ConvolutionPassKind, _ s: ConvolutionSizes, batch: Int) -> ConvolutionKernel {
-        .oneDNNBlocked
+        // 1x1 stride-2 shortcuts: a strided gather and a small GEMM, which im2col does as fast
+        // (forward 0.7-1.0x, the gradients 0.9-1.9x, varying run to run).
+        if s.kh == 1 && s.kw == 1 { return .reference }
+        // Grey images: the blocked layout pads the one input channel to a block of 8, and the input
+        // and weight gradients ran 2-6x slower than im2col (forward about even).
+        if s.c == 1 { return .reference }
+        // Output channels below a block: the same padding falls on the output (not measured: no
+        // model of the zoo has such a layer), so the verified reference path stays.
+        if s.o < 8 { return .reference }
+        // RGB stems: forward and weight gradient gain (1.3x and 1.6x); the input gradient, which only
+        // input-gradient caching asks for, is padded from 3 channels to 8 and does not.
+        if s.c < 8 && pass == .inputGradient { return .reference }
+        return .oneDNNBlocked
     }
 }
 
