@@ -4,6 +4,9 @@ SHELL := /bin/bash
 PIPELINE ?= pipelines/fashion-mnist.yaml
 # Older OpenBLAS misbehaves on this AVX-512 CPU without it; an environment that sets it wins.
 export OPENBLAS_CORETYPE ?= Haswell
+# oneDNN's OpenMP threads sleep when idle instead of spinning beside the engine's Swift workers
+# (BENCHMARKS.md, "oneDNN convolutions"); `kd` sets the same default for itself.
+export OMP_WAIT_POLICY ?= passive
 
 KD := .build/release/kd
 DATA := data/fashion-mnist

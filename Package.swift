@@ -23,14 +23,17 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // oneDNN 2.x (Debian ships no pkg-config file for it: the module map links it by name).
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // Swift wrappers that own handles and throw.
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "ImageIO", dependencies: ["CPNG"]),
         .target(name: "BLAS", dependencies: ["CBLAS"]),
+        .target(name: "DNNL", dependencies: ["CDNNL"]),
 
         // Tensors with reverse-mode autodiff that differentiates its own backward pass.
-        .target(name: "Tensor", dependencies: ["BLAS", "Parallel"], swiftSettings: releaseFlags),
+        .target(name: "Tensor", dependencies: ["BLAS", "DNNL", "Parallel"], swiftSettings: releaseFlags),
 
         .target(name: "NN", dependencies: ["Tensor"], swiftSettings: releaseFlags),
         .target(name: "Losses", dependencies: ["Tensor"], swiftSettings: releaseFlags),
@@ -62,6 +65,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
+        .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Tensor", "HDF5"], resources: [.copy("Fixtures")]),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only those missing; instant when all are there.
 set -euo pipefail
-packages=(libhdf5-dev hdf5-tools libpng-dev libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist)
+packages=(libhdf5-dev hdf5-tools libpng-dev libopenblas-dev libdnnl-dev zlib1g-dev pkg-config dataset-fashion-mnist)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -4,6 +4,8 @@
 // convolutions differentiate to any order (see Derivatives.swift). Images are split over the
 // compute threads. Grouped convolutions (depthwise: groups == channels) run the same kernels on
 // each group's channel slice; with one group the offsets are zero and nothing else changes.
+// Ungrouped float32 passes go to oneDNN where it is faster (Convolution+DNNL.swift); this file is
+// the reference path.
 import BLAS
 import Parallel
 
@@ -202,7 +204,8 @@ extension Tensor {
         precondition(s.oh > 0 && s.ow > 0, "convolution: kernel \(s.kh)x\(s.kw) larger than the padded input \(s.h)x\(s.w)")
         let out = Tensor(uninitializedShape: [input.shape[0], weight.shape[0], s.oh, s.ow], dtype: input.dtype)
         switch input.dtype {
-        case .float32: convolutionKernel(Float.self, input, weight, out, s)
+        case .float32:
+            if !convolutionOnDNNL(.forward, input, weight, into: out, s, batch: input.shape[0]) { convolutionKernel(Float.self, input, weight, out, s) }
         case .float64: convolutionKernel(Double.self, input, weight, out, s)
         }
         return out.recorded(.convolution(geometry), [input, weight])
@@ -217,7 +220,8 @@ extension Tensor {
                      "input gradient: upstream \(grad.shape) for input \(inputShape)")
         let out = Tensor(uninitializedShape: inputShape, dtype: grad.dtype)
         switch grad.dtype {
-        case .float32: inputGradientKernel(Float.self, grad, weight, out, s)
+        case .float32:
+            if !convolutionOnDNNL(.inputGradient, grad, weight, into: out, s, batch: grad.shape[0]) { inputGradientKernel(Float.self, grad, weight, out, s) }
         case .float64: inputGradientKernel(Double.self, grad, weight, out, s)
         }
         return out.recorded(.convolutionInputGradient(geometry), [grad, weight])
@@ -232,7 +236,8 @@ extension Tensor {
                      "weight gradient: upstream \(grad.shape) for input \(input.shape)")
         let out = Tensor(uninitializedShape: weightShape, dtype: grad.dtype)
         switch grad.dtype {
-        case .float32: weightGradientKernel(Float.self, input, grad, out, s)
+        case .float32:
+            if !convolutionOnDNNL(.weightGradient, input, grad, into: out, s, batch: input.shape[0]) { weightGradientKernel(Float.self, input, grad, out, s) }
         case .float64: weightGradientKernel(Double.self, input, grad, out, s)
         }
         return out.recorded(.convolutionWeightGradient(geometry), [input, grad])

@@ -21,6 +21,7 @@ struct KD: ParsableCommand {
 
     /// Parses and runs; a failing stage prints one line (`kd: <file>: <problem>`) and exits 1.
     static func main() {
+        WaitPolicy.applyDefault()
         var command: ParsableCommand
         do { command = try parseAsRoot() } catch { exit(withError: error) }
         do {

@@ -7,6 +7,8 @@ struct KDBench {
     static let sections: [(name: String, run: @Sendable () throws -> Void)] = [
         ("data", DataBench.run),
         ("engine", EngineBench.run),
+        ("conv", ConvolutionBench.run),
+        ("conv-step", ConvolutionBench.trainingSteps),
         ("cache", CacheBench.run),
         ("precompute", PrecomputeBench.run),
     ]

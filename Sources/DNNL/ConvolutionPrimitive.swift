@@ -1,0 +1,186 @@
+// A float32 convolution pass on oneDNN, created once per shape, pass, layout and thread count and
+// cached (as oneDNN recommends: creating a primitive searches implementations and JIT-compiles).
+// Callers hand plain NCHW / OIHW buffers; for the blocked layout the operands go through reorders.
+internal import CDNNL
+
+/// One convolution pass ready to run; get it from `ConvolutionPrimitive.cached`.
+public final class ConvolutionPrimitive: @unchecked Sendable {
+    /// What it computes.
+    public let shape: ConvolutionShape
+    public let pass: ConvolutionPass
+    public let layout: ConvolutionLayout
+    /// The OpenMP team size it was planned for and runs with.
+    public let threads: Int
+
+    private let convolution: Primitive
+    private let operands: [Operand]
+
+    /// An operand as the caller holds it (`plain`), as the primitive wants it (`chosen`), and the
+    /// reorder between the two when they differ (into `chosen` for inputs, out of it for the output).
+    private struct Operand {
+        let number: Int32
+        let plain: MemoryDescriptor
+        let chosen: MemoryDescriptor
+        let reorder: Primitive?
+    }
+
+    /// The cached primitive for `shape`, `pass`, `layout` and `threads`, created on first use.
+    /// Throws a `DNNLError` naming the shape and the status when oneDNN cannot make it.
+    public static func cached(_ shape: ConvolutionShape, pass: ConvolutionPass, layout: ConvolutionLayout,
+                              threads: Int) throws -> ConvolutionPrimitive {
+        let key = Key(shape: shape, pass: pass, layout: layout, threads: Swift.max(1, threads))
+        return try cache.value(for: key) {
+            try ConvolutionPrimitive(shape: shape, pass: pass, layout: layout, threads: key.threads)
+        }
+    }
+
+    private struct Key: Hashable {
+        let shape: ConvolutionShape
+        let pass: ConvolutionPass
+        let layout: ConvolutionLayout
+        let threads: Int
+    }
+
+    private static let cache = PrimitiveCache<Key, ConvolutionPrimitive>(capacity: 512)
+
+    private init(shape: ConvolutionShape, pass: ConvolutionPass, layout: ConvolutionLayout, threads: Int) throws {
+        (self.shape, self.pass, self.layout, self.threads) = (shape, pass, layout, threads)
+        let engine = try Engine.cpu()
+        let name = "the \(pass.rawValue) convolution \(shape) (\(layout.rawValue))"
+        // oneDNN splits the work for the team size current when the descriptor is made.
+        OpenMP.setThreads(threads)
+        let data = layout == .plain ? dnnl_nchw : dnnl_format_tag_any
+        let weights = layout == .plain ? dnnl_oihw : dnnl_format_tag_any
+        var source = try MemoryDescriptor(shape.inputDims, tag: data, of: name)
+        var filter = try MemoryDescriptor(shape.weightDims, tag: weights, of: name)
+        var destination = try MemoryDescriptor(shape.outputDims, tag: data, of: name)
+        let strides: [Int64] = [Int64(shape.stride), Int64(shape.stride)]
+        let padding: [Int64] = [Int64(shape.padding), Int64(shape.padding)]
+
+        var forward = dnnl_convolution_desc_t()
+        try dnnl("describing \(name)") {
+            dnnl_convolution_forward_desc_init(&forward, dnnl_forward_training, dnnl_convolution_direct, &source.raw, &filter.raw,
+                                               nil, &destination.raw, strides, padding, padding)
+        }
+        let attributes = try userScratchpadAttributes()
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        var forwardDescriptor: dnnl_primitive_desc_t?
+        try dnnl("choosing an implementation of \(name)") {
+            dnnl_primitive_desc_create(&forwardDescriptor, &forward, attributes, engine.handle, nil)
+        }
+
+        // The operands in execute's order, with the descriptor query that gives each one's layout.
+        let roles: [(number: Int32, dims: [Int], tag: dnnl_format_tag_t, query: dnnl_query_t)]
+        let (input, weight, output) = ((shape.inputDims, dnnl_nchw), (shape.weightDims, dnnl_oihw), (shape.outputDims, dnnl_nchw))
+        switch pass {
+        case .forward:
+            convolution = try Primitive(descriptor: forwardDescriptor!, engine: engine, name: name)
+            roles = [(kd_DNNL_ARG_SRC(), input.0, input.1, dnnl_query_src_md),
+                     (kd_DNNL_ARG_WEIGHTS(), weight.0, weight.1, dnnl_query_weights_md),
+                     (kd_DNNL_ARG_DST(), output.0, output.1, dnnl_query_dst_md)]
+        case .backwardData:
+            var backward = dnnl_convolution_desc_t()
+            var descriptor: dnnl_primitive_desc_t?
+            do {
+                try dnnl("describing \(name)") {
+                    dnnl_convolution_backward_data_desc_init(&backward, dnnl_convolution_direct, &source.raw, &filter.raw,
+                                                             &destination.raw, strides, padding, padding)
+                }
+                try dnnl("choosing an implementation of \(name)") {
+                    dnnl_primitive_desc_create(&descriptor, &backward, attributes, engine.handle, forwardDescriptor)
+                }
+            } catch {
+                dnnl_primitive_desc_destroy(forwardDescriptor)
+                throw error
+            }
+            convolution = try Primitive(descriptor: descriptor!, hint: forwardDescriptor, engine: engine, name: name)
+            roles = [(kd_DNNL_ARG_DIFF_DST(), output.0, output.1, dnnl_query_diff_dst_md),
+                     (kd_DNNL_ARG_WEIGHTS(), weight.0, weight.1, dnnl_query_weights_md),
+                     (kd_DNNL_ARG_DIFF_SRC(), input.0, input.1, dnnl_query_diff_src_md)]
+        case .backwardWeights:
+            var backward = dnnl_convolution_desc_t()
+            var descriptor: dnnl_primitive_desc_t?
+            do {
+                try dnnl("describing \(name)") {
+                    dnnl_convolution_backward_weights_desc_init(&backward, dnnl_convolution_direct, &source.raw, &filter.raw, nil,
+                                                                &destination.raw, strides, padding, padding)
+                }
+                try dnnl("choosing an implementation of \(name)") {
+                    dnnl_primitive_desc_create(&descriptor, &backward, attributes, engine.handle, forwardDescriptor)
+                }
+            } catch {
+                dnnl_primitive_desc_destroy(forwardDescriptor)
+                throw error
+            }
+            convolution = try Primitive(descriptor: descriptor!, hint: forwardDescriptor, engine: engine, name: name)
+            roles = [(kd_DNNL_ARG_SRC(), input.0, input.1, dnnl_query_src_md),
+                     (kd_DNNL_ARG_DIFF_DST(), output.0, output.1, dnnl_query_diff_dst_md),
+                     (kd_DNNL_ARG_DIFF_WEIGHTS(), weight.0, weight.1, dnnl_query_diff_weights_md)]
+        }
+
+        // The caller's layouts are plain whatever the primitive computes in.
+        var operands: [Operand] = []
+        for (index, role) in roles.enumerated() {
+            let plain = try MemoryDescriptor(role.dims, tag: role.tag, of: name)
+            let chosen = convolution.layout(role.query)
+            var reorder: Primitive?
+            if !chosen.sameLayout(as: plain) {
+                let isOutput = index == 2
+                reorder = try Self.reorder(from: isOutput ? chosen : plain, to: isOutput ? plain : chosen, engine: engine,
+                                           name: "the reorder of operand \(index) of \(name)")
+            }
+            operands.append(Operand(number: role.number, plain: plain, chosen: chosen, reorder: reorder))
+        }
+        self.operands = operands
+    }
+
+    private static func reorder(from source: MemoryDescriptor, to target: MemoryDescriptor, engine: Engine, name: String) throws -> Primitive {
+        var (from, to) = (source.raw, target.raw)
+        let attributes = try userScratchpadAttributes()
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        var descriptor: dnnl_primitive_desc_t?
+        try dnnl("choosing \(name)") {
+            dnnl_reorder_primitive_desc_create(&descriptor, &from, engine.handle, &to, engine.handle, attributes)
+        }
+        return try Primitive(descriptor: descriptor!, engine: engine, name: name)
+    }
+
+    /// oneDNN's name of the convolution implementation (`jit:avx2`, `gemm:jit`, ...).
+    public var implementation: String { convolution.implementation }
+
+    /// Runs the pass on plain row-major buffers, on `threads` OpenMP threads of the calling thread:
+    /// forward `(input [N,C,H,W], weight [O,C,kh,kw]) -> output [N,O,oh,ow]`; backward data
+    /// `(output gradient [N,O,oh,ow], weight) -> input gradient [N,C,H,W]`; backward weights
+    /// `(input, output gradient) -> weight gradient [O,C,kh,kw]`. `output` is overwritten.
+    public func execute(_ first: UnsafePointer<Float>, _ second: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) throws {
+        OpenMP.setThreads(threads)
+        let buffers = [UnsafeMutableRawPointer(mutating: first), UnsafeMutableRawPointer(mutating: second), UnsafeMutableRawPointer(output)]
+        try staged(0, buffers, [])
+    }
+
+    /// Gives operand `index` a buffer in the layout the primitive chose (reordering an input into
+    /// scratch memory, or lending scratch memory to a blocked output), then does the next; after the
+    /// last, runs the convolution and reorders a blocked output back into the caller's buffer.
+    private func staged(_ index: Int, _ buffers: [UnsafeMutableRawPointer], _ arguments: [Argument]) throws {
+        guard index < operands.count else {
+            try convolution.run(arguments)
+            let output = operands[2]
+            if let reorder = output.reorder {
+                try reorder.run([Argument(number: kd_DNNL_ARG_FROM(), descriptor: output.chosen, buffer: arguments[2].buffer),
+                                 Argument(number: kd_DNNL_ARG_TO(), descriptor: output.plain, buffer: buffers[2])])
+            }
+            return
+        }
+        let operand = operands[index]
+        guard let reorder = operand.reorder else {
+            return try staged(index + 1, buffers, arguments + [Argument(number: operand.number, descriptor: operand.plain, buffer: buffers[index])])
+        }
+        try ScratchMemory.shared.with(operand.chosen.byteCount) { scratch in
+            if index < 2 {
+                try reorder.run([Argument(number: kd_DNNL_ARG_FROM(), descriptor: operand.plain, buffer: buffers[index]),
+                                 Argument(number: kd_DNNL_ARG_TO(), descriptor: operand.chosen, buffer: scratch!)])
+            }
+            try staged(index + 1, buffers, arguments + [Argument(number: operand.number, descriptor: operand.chosen, buffer: scratch!)])
+        }
+    }
+}

@@ -1,0 +1,126 @@
+// Which kernel runs a float32 convolution pass: oneDNN (plain NCHW or its blocked layout) or the
+// reference im2col + sgemm in Tensor+Convolution.swift, chosen per shape by the rule in
+// `ConvolutionKernel.measured` (numbers in BENCHMARKS.md, "conv: oneDNN convolutions against im2col"). float64 always
+// takes the reference path: oneDNN has no f64 convolution. Whatever runs, the op recorded is the
+// same, so derivatives (and derivatives of derivatives) stay exact.
+// Threads: oneDNN is called from the calling thread, never from inside the Swift workers, with an
+// OpenMP team of `ComputeThreads.count` (Debian's oneDNN runs on libgomp).
+internal import DNNL
+import Foundation
+import Parallel
+
+/// A convolution implementation.
+public enum ConvolutionKernel: String, Sendable, CaseIterable {
+    /// im2col + OpenBLAS sgemm, images split over the Swift workers: the reference.
+    case reference
+    /// oneDNN on the plain NCHW / OIHW buffers.
+    case oneDNNPlain = "onednn-plain"
+    /// oneDNN in the layout it chooses (format `any`), with reorders to and from NCHW.
+    case oneDNNBlocked = "onednn-blocked"
+
+    /// The kernel every float32 convolution uses, when set (tests, side-by-side benchmarks); nil
+    /// lets the measured rule choose per shape. Defaults to the `KD_CONV` environment variable
+    /// (`reference`, `onednn-plain`, `onednn-blocked`; unset or `auto`: the rule).
+    @TaskLocal public static var forced: ConvolutionKernel? = fromEnvironment
+
+    /// Runs `body` with every float32 convolution on `kernel` (nil: the measured rule).
+    public static func with<R>(_ kernel: ConvolutionKernel?, _ body: () throws -> R) rethrows -> R {
+        try $forced.withValue(kernel, operation: body)
+    }
+
+    private static let fromEnvironment: ConvolutionKernel? = {
+        guard let value = ProcessInfo.processInfo.environment["KD_CONV"], value != "auto" else { return nil }
+        guard let kernel = ConvolutionKernel(rawValue: value) else {
+            fatalError("KD_CONV=\(value): expected auto, " + allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return kernel
+    }()
+}
+
+/// The three passes of a convolution, named as the three recorded ops: `convolution`,
+/// `convolutionInputGradient`, `convolutionWeightGradient`.
+public enum ConvolutionPassKind: String, Sendable, CaseIterable {
+    case forward, inputGradient, weightGradient
+
+    var dnnl: ConvolutionPass {
+        switch self {
+        case .forward: .forward
+        case .inputGradient: .backwardData
+        case .weightGradient: .backwardWeights
+        }
+    }
+}
+
+extension ConvolutionKernel {
+    /// The kernel a float32 `pass` of a convolution of `input` `[N,C,H,W]` with `weight`
+    /// `[O,C,kh,kw]` runs on: the reference for grouped ones, else the forced one if set, else the
+    /// measured rule's choice.
+    public static func chosen(for pass: ConvolutionPassKind, input: [Int], weight: [Int], geometry: ConvolutionGeometry) -> ConvolutionKernel {
+        guard geometry.groups == 1 else { return .reference }
+        return forced ?? measured(pass, ConvolutionSizes(input: input, weight: weight, geometry: geometry), batch: input[0])
+    }
+
+    /// The measured choice for one pass of a convolution of `batch` images of sizes `s`
+    /// (`kdbench conv`, batch 128, 1 and 2 threads, AMD EPYC Zen 3 with AVX2: BENCHMARKS.md).
+    /// oneDNN's blocked layout wins every pass of the 3x3 layers with 8 or more channels (1.1-2.2x
+    /// at one thread). Its plain-NCHW kernels never won clearly, so the rule does not use them.
+    static func measured(_ pass: ConvolutionPassKind, _ s: ConvolutionSizes, batch: Int) -> ConvolutionKernel {
+        // 1x1 stride-2 shortcuts: a strided gather and a small GEMM, which im2col does as fast
+        // (forward 0.7-1.0x, the gradients 0.9-1.9x, varying run to run).
+        if s.kh == 1 && s.kw == 1 { return .reference }
+        // Grey images: the blocked layout pads the one input channel to a block of 8, and the input
+        // and weight gradients ran 2-6x slower than im2col (forward about even).
+        if s.c == 1 { return .reference }
+        // Output channels below a block: the same padding falls on the output (not measured: no
+        // model of the zoo has such a layer), so the verified reference path stays.
+        if s.o < 8 { return .reference }
+        // RGB stems: forward and weight gradient gain (1.3x and 1.6x); the input gradient, which only
+        // input-gradient caching asks for, is padded from 3 channels to 8 and does not.
+        if s.c < 8 && pass == .inputGradient { return .reference }
+        return .oneDNNBlocked
+    }
+}
+
+/// Runs `pass` on oneDNN when the kernel for it (forced or measured) is a oneDNN one and the
+/// operands are float32; returns false when the reference kernel should run instead. Operands in
+/// the order of `ConvolutionPrimitive.execute`; `out` is overwritten.
+func convolutionOnDNNL(_ pass: ConvolutionPassKind, _ first: Tensor, _ second: Tensor, into out: Tensor,
+                       _ s: ConvolutionSizes, batch: Int) -> Bool {
+    // Grouped (depthwise) convolutions stay on the reference path, which runs each group.
+    guard out.dtype == .float32, s.geometry.groups == 1 else { return false }
+    let forced = ConvolutionKernel.forced
+    let kernel = forced ?? ConvolutionKernel.measured(pass, s, batch: batch)
+    guard kernel != .reference else { return false }
+    let shape = ConvolutionShape(input: [batch, s.c, s.h, s.w], weight: [s.o, s.c, s.kh, s.kw],
+                                 stride: s.geometry.stride, padding: s.geometry.padding)
+    do {
+        let primitive = try ConvolutionPrimitive.cached(shape, pass: pass.dnnl, layout: kernel == .oneDNNPlain ? .plain : .blocked,
+                                                        threads: ComputeThreads.count)
+        try primitive.execute(first.pointer(Float.self), second.pointer(Float.self), into: out.pointer(Float.self))
+        return true
+    } catch {
+        // A kernel asked for by name must run (a test or benchmark would otherwise measure the
+        // reference while believing it measured oneDNN); the rule's choice falls back.
+        if let forced { fatalError("\(error) (convolutions forced to \(forced.rawValue))") }
+        DNNLFailures.shared.report(error, pass: pass, shape: shape)
+        return false
+    }
+}
+
+/// oneDNN failures seen so far: each distinct one is reported once on stderr, and the reference
+/// kernel computes the result (correct, only slower).
+private final class DNNLFailures: @unchecked Sendable {
+    static let shared = DNNLFailures()
+    private let lock = NSLock()
+    private var seen: Set<String> = []
+
+    func report(_ error: Error, pass: ConvolutionPassKind, shape: ConvolutionShape) {
+        let message = "\(error)"
+        lock.lock()
+        let isNew = seen.insert(message).inserted
+        lock.unlock()
+        if isNew {
+            FileHandle.standardError.write(Data("warning: \(message); using the im2col convolution for \(pass) of \(shape)\n".utf8))
+        }
+    }
+}
