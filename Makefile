@@ -8,6 +8,8 @@ export OPENBLAS_CORETYPE ?= Haswell
 KD := .build/release/kd
 DATA := data/fashion-mnist
 NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
+# The cache: runs/<name>/cache.h5, or the foreign cache a pipeline's cache.external names.
+CACHE := $(or $(shell sed -n 's/^ *external: *\([^ #]*\).*/\1/p' $(PIPELINE)),runs/$(NAME)/cache.h5)
 SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
 
 .PHONY: deps build data teacher precompute distill test faults bench clean
@@ -40,7 +42,7 @@ teacher: data
 
 precompute: teacher
 	$(KD) precompute --config $(PIPELINE)
-	$(KD) verify-cache runs/$(NAME)/cache.h5
+	$(KD) verify-cache $(CACHE)
 
 distill: precompute
 	$(KD) distill --config $(PIPELINE)

@@ -8,26 +8,35 @@ import Parallel
 
 /// Trains (or resumes, or finds finished) the pipeline's teacher under `runs/<name>/teacher/`.
 public enum TeacherStage {
-    /// Trains the teacher with `threads` compute threads; `restart` starts again from scratch.
+    /// Trains the teacher with `threads` compute threads; `restart` starts again from scratch. An
+    /// external teacher (`cache.external`) is not trained: nil, after saying so.
     @discardableResult
     public static func run(_ config: PipelineConfig, configText: String, restart: Bool = false,
-                           threads: Int = ComputeThreads.count) throws -> TrainingSummary {
+                           threads: Int = ComputeThreads.count) throws -> TrainingSummary? {
         // The students' methods must fit the cache the pipeline asks for before hours go into a teacher.
         try DistillStage.validatePlan(config)
+        let teacherConfig: TrainingConfig
+        switch config.teacherSource {
+        case .trained(let settings): teacherConfig = settings
+        case .external(let path):
+            let teacher = try ForeignTeacher(file: try HDF5File.open(path))
+            print("teacher: external, none to train: \(teacher.description), known by its cache \(path) (written by \(teacher.writer))")
+            return nil
+        }
         let folder = RunLayout(config).teacher
         let lock = try RunLock(folder.lock, target: folder.path)
         defer { withExtendedLifetime(lock) {} }
         let trainSet = try ImageSet(path: config.data.train)
         let testSet = try ImageSet(path: config.data.test)
         try checkCompatible(trainSet, testSet, config)
-        let model = try Models.make(config.teacher.arch, classes: trainSet.classNames.count, inChannels: trainSet.channels,
-                                    imageSize: trainSet.height, seed: config.teacher.seed)
-        print("teacher \(config.teacher.arch): \(model.parameterCount) parameters, "
+        let model = try Models.make(teacherConfig.arch, classes: trainSet.classNames.count, inChannels: trainSet.channels,
+                                    imageSize: trainSet.height, seed: teacherConfig.seed)
+        print("teacher \(teacherConfig.arch): \(model.parameterCount) parameters, "
               + String(format: "%.1f", Double(model.macsPerImage) / 1e6) + " M multiply-adds per image; "
               + "\(trainSet.count) training images from \(trainSet.path), \(testSet.count) test images")
         let trainer = Trainer(model: model, trainSet: trainSet, testSet: testSet,
                               normalization: Normalization(mean: config.data.mean, std: config.data.std),
-                              config: config.teacher, folder: folder, name: "teacher",
+                              config: teacherConfig, folder: folder, name: "teacher",
                               attributes: checkpointAttributes(config, classes: trainSet.classNames, configText: configText), threads: threads)
         let summary = try trainer.run(restart: restart) { input, indices, _ in
             let logits = model(input)
