@@ -365,6 +365,9 @@ def main():
     if probe["logits"].shape[1] != len(data.classes):
         fail(f"the model has {probe['logits'].shape[1]} outputs; {args.data} has {len(data.classes)} classes")
     shapes = {("attention/" + k): tuple(runner.captured[("attention", k)].shape) for k in args.attention}
+    for path, shape in shapes.items():
+        if len(shape) != 4:
+            fail(f"--attention {path[len('attention/'):]}: its output is {list(shape)}; attention maps need [n, C, H, W]")
     shapes.update({("boundary/" + k): tuple(runner.captured[("boundary", k)].shape) for k in args.boundary})
 
     temporary = args.output + ".tmp"
