@@ -11,6 +11,8 @@ export OMP_WAIT_POLICY ?= passive
 KD := .build/release/kd
 DATA := data/fashion-mnist
 NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
+# The cache: runs/<name>/cache.h5, or the foreign cache a pipeline's cache.external names.
+CACHE := $(or $(shell sed -n 's/^ *external: *\([^ #]*\).*/\1/p' $(PIPELINE)),runs/$(NAME)/cache.h5)
 SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
 
 .PHONY: deps build data teacher pytorch-teacher precompute distill test faults bench clean
@@ -56,7 +58,7 @@ teacher: data $(GIVEN_TEACHER)
 
 precompute: teacher
 	$(KD) precompute --config $(PIPELINE)
-	$(KD) verify-cache runs/$(NAME)/cache.h5
+	$(KD) verify-cache $(CACHE)
 
 distill: precompute
 	$(KD) distill --config $(PIPELINE)

@@ -73,6 +73,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "ImageIO", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Datasets", "HDF5", "ImageIO", "Checkpoints", "NN", "Tensor", "Losses", "TestSupport",
-                                                    .product(name: "Yams", package: "Yams")]),
+                                                    .product(name: "Yams", package: "Yams")],
+                    resources: [.copy("Fixtures")]),
     ]
 )

@@ -155,6 +155,13 @@ extension HDF5Object {
         }
     }
 
+    /// Removes the attribute `name`; a missing attribute is an error naming it.
+    public func removeAttribute(_ name: String) throws {
+        let where_ = Location(file: filePath, object: "\(path) attribute '\(name)'")
+        guard try hasAttribute(name) else { throw where_.error("no such attribute") }
+        try hdf5(where_, "removing it") { H5Adelete(handle.id, name) }
+    }
+
     /// Writes a string attribute.
     public func setAttribute(_ name: String, _ value: String) throws { try setAttribute(name, .string(value)) }
     /// Writes a list-of-strings attribute.

@@ -58,6 +58,14 @@ public class Group: HDF5Object {
         return true
     }
 
+    /// Removes the link `name` (a dataset or group and, when nothing else links to it, its
+    /// contents); a missing one is an error naming it.
+    public func removeLink(_ name: String) throws {
+        let location = Location(file: filePath, object: childPath(name))
+        guard try contains(name) else { throw location.error("no such dataset or group") }
+        try hdf5(location, "removing it") { H5Ldelete(handle.id, name, kd_H5P_DEFAULT()) }
+    }
+
     /// Names of the direct children of this group, in name order.
     public func childNames() throws -> [String] {
         var index: hsize_t = 0

@@ -72,8 +72,9 @@ enum CacheBench {
 
     /// The teacher's time for the epoch: forward only, and forward plus input gradients.
     static func teacherSeconds(_ config: PipelineConfig, batches: [[Int]]) throws -> (forward: Double, withGradient: Double) {
+        guard case .trained(let teacher) = config.teacherSource else { return (0, 0) }  // an external teacher cannot be timed here
         let set = try ImageSet(path: config.data.train)
-        let model = try Models.make(config.teacher.arch, classes: set.classNames.count, inChannels: set.channels, imageSize: set.height, seed: 0)
+        let model = try Models.make(teacher.arch, classes: set.classNames.count, inChannels: set.channels, imageSize: set.height, seed: 0)
         model.train(false)
         let normalization = Normalization(mean: config.data.mean, std: config.data.std)
         let forward = medianSeconds(repeats: 3, warmUps: 0) {

@@ -38,11 +38,12 @@ enum PrecomputeBench {
         print(row(["images", "peak RSS MiB", "seconds"]))
         print(row(["---", "---:", "---:"]))
         let (config, _) = try PipelineConfig.load("pipelines/fashion-mnist.yaml")
+        guard case .trained(let teacher) = config.teacherSource else { return }  // the default pipeline trains its teacher
         let cacheText = try String(contentsOfFile: "pipelines/fashion-mnist.yaml", encoding: .utf8)
             .components(separatedBy: "\ncache:").last.map { "cache:" + $0 } ?? ""
         for count in [10_000, 60_000] {
             let run = folder + "/memory-\(count)"
-            let (peak, seconds) = try precomputeChild(arch: config.teacher.arch, data: config.data.train, count: count,
+            let (peak, seconds) = try precomputeChild(arch: teacher.arch, data: config.data.train, count: count,
                                                       cache: cacheText, folder: run)
             print(row(["\(count)", String(format: "%.0f", Double(peak) / 1024), String(format: "%.0f", seconds)]))
             try? FileManager.default.removeItem(atPath: run)

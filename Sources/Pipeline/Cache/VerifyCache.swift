@@ -1,4 +1,4 @@
-// `kd verify-cache`: recompute the teacher on cached rows (a random sample, or every row with
+// `kd verify-cache`: recompute the teacher on cached rows (a foreign cache: VerifyForeignCache.swift) (a random sample, or every row with
 // `all`) and compare every group within its tolerance, scan every float group for NaN/Inf, and
 // check the fingerprints, the images and completeness. Each group's tolerance holds across BLAS
 // kernels and machines (input gradients, which max-pool ties make non-unique, in norm per row
@@ -30,15 +30,17 @@ public struct CacheCheck: Sendable {
 
 /// `kd verify-cache`: checks a cache against the teacher and dataset it records.
 public enum VerifyCache {
-    /// Checks the cache at `path` against its teacher and dataset (from its attributes): `samples`
-    /// random rows, or every row of every view with `all` (with a progress bar).
-    public static func run(path: String, samples: Int = 64, seed: UInt64 = 0, all: Bool = false) throws -> [CacheCheck] {
+    /// Checks the cache at `path` against its teacher and dataset (from its attributes; `data`
+    /// names the images when they have moved): `samples` random rows, or every row of every view
+    /// with `all` (with a progress bar). A foreign cache gets every check but the recomputation.
+    public static func run(path: String, data: String? = nil, samples: Int = 64, seed: UInt64 = 0, all: Bool = false) throws -> [CacheCheck] {
         let file = try HDF5File.open(path)
+        if try ForeignTeacher.isForeign(file) { return try foreign(file: file, path: path, data: data) }
         func text(_ key: String) throws -> String {
             guard let value = try file.attribute(key).stringValue else { throw HDF5Error(file: path, object: "/", message: "attribute \(key) is not text") }
             return value
         }
-        let source = try openImageSource(try text("dataset_path"))
+        let source = try openImageSource(try data ?? text("dataset_path"))
         let arch = try file.hasAttribute("teacher_arch") ? try file.attribute("teacher_arch").stringValue : nil
         let cachedNormalization = try file.hasAttribute("input_mean") && file.hasAttribute("input_std")
             ? Normalization(mean: try file.attribute("input_mean").doublesValue ?? [], std: try file.attribute("input_std").doublesValue ?? []) : nil
@@ -116,7 +118,7 @@ private struct Recomputation {
     init(file: HDF5File, layout: CacheLayout, teacher: LoadedTeacher, source: any ImageSource, padding: Int) throws {
         (self.file, self.layout, self.teacher, self.source, self.padding) = (file, layout, teacher, source, padding)
         runner = TeacherRunner(model: teacher.model, schema: layout.schema)
-        views = try readViews(file, count: layout.count, views: layout.views)
+        views = try readViews(file, count: layout.count, views: layout.views, padding: padding)
     }
 
     func check(_ rows: [(view: Int, image: Int)], progress: Bool) throws -> [CacheCheck] {

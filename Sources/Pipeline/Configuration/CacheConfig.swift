@@ -88,12 +88,15 @@ public struct CacheConfig: Codable, Sendable, Equatable {
     public var inputGrad: Bool = false
     /// Cache the teacher's penultimate embedding (CRD).
     public var embedding: Bool = false
+    /// A cache written by another program (scripts/precompute_pytorch.py) for a teacher kd does
+    /// not have: its path. Its settings are the ones it records, so no other key may be given.
+    public var external: String?
 
     /// The defaults: the last checkpoint, logits only, one view.
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case views, augment, seed, features, attention, boundary, embedding
+        case views, augment, seed, features, attention, boundary, embedding, external
         case teacherCheckpoint = "teacher_checkpoint", batchSize = "batch_size", chunkRows = "chunk_rows", topK = "top_k"
         case featuresDtype = "features_dtype", inputGrad = "input_grad"
     }
@@ -113,6 +116,7 @@ public struct CacheConfig: Codable, Sendable, Equatable {
         boundary = try values.decodeIfPresent([String].self, forKey: .boundary) ?? []
         inputGrad = try values.decodeIfPresent(Bool.self, forKey: .inputGrad) ?? false
         embedding = try values.decodeIfPresent(Bool.self, forKey: .embedding) ?? false
+        external = try values.decodeIfPresent(String.self, forKey: .external)
     }
 
     func validate(_ file: String) throws {
@@ -124,6 +128,10 @@ public struct CacheConfig: Codable, Sendable, Equatable {
         try check(batchSize > 0 && chunkRows > 0, "batch_size and chunk_rows must be positive")
         try check(topK >= 0, "top_k must not be negative")
         if let attention { try check(attention.p > 0, "attention.p must be positive") }
+        var others = self
+        others.external = nil
+        try check(external == nil || others == CacheConfig(),
+                  "external: a foreign cache brings its own settings (its cache_config attribute); remove the other cache keys")
     }
 
     /// The settings as canonical JSON: two caches are interchangeable when this, the teacher and

@@ -19,8 +19,8 @@ public struct PipelineConfig: Codable, Sendable {
     public var name: String
     /// The training and test images and their normalisation.
     public var data: DataConfig
-    /// How the teacher is trained.
-    public var teacher: TrainingConfig
+    /// How the teacher is trained; absent when the teacher is external (`cache.external`).
+    public var teacher: TrainingConfig?
     /// What precompute caches; nil: logits only, one view.
     public var cache: CacheConfig?
     /// The students distillation trains.
@@ -30,6 +30,12 @@ public struct PipelineConfig: Codable, Sendable {
     public var layout: RunLayout { RunLayout(self) }
     /// The cache settings, with defaults when the section is absent.
     public var cacheSettings: CacheConfig { cache ?? CacheConfig() }
+    /// Where the teacher comes from: trained by kd as `teacher:` says, or external, known only by
+    /// the cache `cache.external` names (`validate` makes sure exactly one of the two is given).
+    public var teacherSource: TeacherSource {
+        if let path = cache?.external { return .external(cache: path) }
+        return .trained(teacher!)
+    }
 
     /// Reads and validates a pipeline file. `text` is kept as written, for provenance.
     public static func load(_ path: String) throws -> (config: PipelineConfig, text: String) {
@@ -67,19 +73,30 @@ public struct PipelineConfig: Codable, Sendable {
         try check(!name.isEmpty && !name.contains("/"), "name must be a non-empty word (it names runs/<name>/)")
         try check(data.mean.count == data.std.count && !data.mean.isEmpty, "data.mean and data.std need one value per channel")
         try check(data.std.allSatisfy { $0 > 0 }, "data.std values must be positive")
-        if teacher.isArchitectureOnly {
+        switch (teacher, cache?.external) {
+        case (let teacher?, nil) where teacher.isArchitectureOnly:
             guard case .path = cacheSettings.teacherCheckpoint else {
                 throw ConfigError(file: file, message: "teacher has only arch: give epochs, batch_size, seed and optimizer "
                                   + "for kd to train it, or name a trained checkpoint in cache.teacher_checkpoint")
             }
-        } else {
-            try teacher.validate(file, "teacher")
+        case (let teacher?, nil): try teacher.validate(file, "teacher")
+        case (nil, nil): throw ConfigError(file: file, message: "missing 'teacher' (how kd trains the teacher), or a foreign teacher's cache in cache.external")
+        case (_?, _?): throw ConfigError(file: file, message: "teacher: the teacher of cache.external is external, kd trains none; remove the teacher: section")
+        case (nil, _?): break
         }
         try cacheSettings.validate(file)
         let names = (students ?? []).map(\.name)
         try check(Set(names).count == names.count, "student names must be unique")
         for student in students ?? [] { try student.validate(file) }
     }
+}
+
+/// Where a pipeline's teacher comes from.
+public enum TeacherSource: Sendable {
+    /// Trained by `kd teacher` with these settings, its cache written by `kd precompute`.
+    case trained(TrainingConfig)
+    /// Known only by its cache at `cache`, written by another program (scripts/precompute_pytorch.py).
+    case external(cache: String)
 }
 
 /// Where the images are and how pixels become network inputs.

@@ -23,11 +23,11 @@ enum AccuracyChart {
         }
     }
 
-    static func svg(_ series: [Series], teacherAccuracy: Double, title: String) -> String {
+    static func svg(_ series: [Series], teacherAccuracy: Double?, title: String) -> String {
         let (width, height) = (720.0, 420.0)
         let (left, right, top, bottom) = (60.0, 150.0, 40.0, 50.0)
         let epochs = max(2, series.map(\.accuracies.count).max() ?? 2)
-        let values = series.flatMap(\.accuracies) + [teacherAccuracy]
+        let values = series.flatMap(\.accuracies) + (teacherAccuracy.map { [$0] } ?? [])
         let low = max(0, ((values.min() ?? 0) * 100 / 5).rounded(.down) * 5)
         let high = min(100, ((values.max() ?? 1) * 100 / 5).rounded(.up) * 5)
         let span = max(high - low, 5)
@@ -48,8 +48,11 @@ enum AccuracyChart {
         }
         lines.append("<text x=\"\(f((left + width - right) / 2))\" y=\"\(f(height - 12))\" text-anchor=\"middle\">epoch</text>")
         lines.append("<text transform=\"translate(16 \(f((top + height - bottom) / 2))) rotate(-90)\" text-anchor=\"middle\">test accuracy %</text>")
-        lines.append("<line x1=\"\(f(left))\" y1=\"\(f(y(teacherAccuracy)))\" x2=\"\(f(width - right))\" y2=\"\(f(y(teacherAccuracy)))\" stroke=\"black\" stroke-dasharray=\"6 4\"/>")
-        lines.append("<text x=\"\(f(left + 6))\" y=\"\(f(y(teacherAccuracy) - 5))\">teacher \(String(format: "%.2f", 100 * teacherAccuracy))</text>")
+        // An external teacher whose accuracy was not measured has no line.
+        if let teacherAccuracy {
+            lines.append("<line x1=\"\(f(left))\" y1=\"\(f(y(teacherAccuracy)))\" x2=\"\(f(width - right))\" y2=\"\(f(y(teacherAccuracy)))\" stroke=\"black\" stroke-dasharray=\"6 4\"/>")
+            lines.append("<text x=\"\(f(left + 6))\" y=\"\(f(y(teacherAccuracy) - 5))\">teacher \(String(format: "%.2f", 100 * teacherAccuracy))</text>")
+        }
         for (index, line) in series.enumerated() {
             let colour = palette[index % palette.count]
             let points = line.accuracies.enumerated().map { "\(f(x($0.offset + 1))),\(f(y($0.element)))" }.joined(separator: " ")

@@ -29,8 +29,9 @@ public struct StudentResult: Codable, Sendable {
     public var lastAccuracyStd: Double
     /// Mean over seeds of the best epoch's test accuracy, in 0...1.
     public var bestAccuracyMean: Double
-    /// Mean over seeds of the share of test images where its class is the teacher's, in 0...1.
-    public var agreementMean: Double
+    /// Mean over seeds of the share of test images where its class is the teacher's, in 0...1;
+    /// nil for the teacher, and where the teacher's test predictions are unknown.
+    public var agreementMean: Double?
     /// Training seconds summed over seeds (evaluation excluded).
     public var trainSeconds: Double
     /// Mean over seeds of the main stage's training images per second.
@@ -75,7 +76,7 @@ enum Report {
                 if !stopped.isEmpty {
                     results.append(StudentResult(student: student.name, method: student.method, arch: student.arch, parameters: 0, flopsPerImage: 0,
                                                  labelledImages: 0, seeds: [], lastAccuracyMean: 0, lastAccuracyStd: 0, bestAccuracyMean: 0,
-                                                 agreementMean: 0, trainSeconds: 0, imagesPerSecond: 0, gainOverNone: nil, gainExceedsSpread: nil,
+                                                 agreementMean: nil, trainSeconds: 0, imagesPerSecond: 0, gainOverNone: nil, gainExceedsSpread: nil,
                                                  stopped: notes))
                 }
                 continue
@@ -85,7 +86,7 @@ enum Report {
                 student: student.name, method: student.method, arch: student.arch, parameters: first.parameters,
                 flopsPerImage: first.flopsPerImage, labelledImages: first.labelledImages, seeds: runs.map(\.seed),
                 lastAccuracyMean: mean(last), lastAccuracyStd: standardDeviation(last), bestAccuracyMean: mean(runs.map(\.bestAccuracy)),
-                agreementMean: mean(runs.map(\.agreement)), trainSeconds: runs.reduce(0) { $0 + $1.trainSeconds },
+                agreementMean: runs.allSatisfy { $0.agreement != nil } ? mean(runs.compactMap(\.agreement)) : nil, trainSeconds: runs.reduce(0) { $0 + $1.trainSeconds },
                 imagesPerSecond: mean(runs.map(\.imagesPerSecond)), gainOverNone: nil, gainExceedsSpread: nil, stopped: notes))
         }
         // The baseline: the first student that learns from labels alone.
@@ -113,9 +114,14 @@ enum Report {
     /// The teacher as a row of the table, from the checkpoint the cache is made from (its test
     /// accuracy, parameters and FLOPs) and the teacher's metrics.jsonl (best accuracy, training time and rate).
     static func teacherResult(_ config: PipelineConfig, images: Int) throws -> StudentResult {
+        let teacherConfig: TrainingConfig
+        switch config.teacherSource {
+        case .trained(let settings): teacherConfig = settings
+        case .external(let path): return try externalTeacherResult(path, images: images)
+        }
         let layout = RunLayout(config)
         let checkpoint = layout.teacherCheckpoint(config.cacheSettings.teacherCheckpoint)
-        let teacher = try LoadedTeacher(path: checkpoint, source: try openImageSource(config.data.train), arch: config.teacher.arch,
+        let teacher = try LoadedTeacher(path: checkpoint, source: try openImageSource(config.data.train), arch: teacherConfig.arch,
                                         normalization: config.data.normalization)
         let model = teacher.model
         // A teacher trained elsewhere records no test accuracy: it is measured here.
@@ -126,10 +132,21 @@ enum Report {
         let records = (try? MetricsLog(path: folder.metrics).records()) ?? []
         let seconds = records.reduce(0) { $0 + $1.seconds }
         return StudentResult(student: "teacher", method: "-", arch: model.arch, parameters: model.parameterCount,
-                             flopsPerImage: 2 * model.macsPerImage, labelledImages: images, seeds: [config.teacher.seed],
+                             flopsPerImage: 2 * model.macsPerImage, labelledImages: images, seeds: [teacherConfig.seed],
                              lastAccuracyMean: accuracy, lastAccuracyStd: 0, bestAccuracyMean: records.map(\.testAccuracy).max() ?? accuracy,
-                             agreementMean: 1, trainSeconds: seconds,
+                             agreementMean: nil, trainSeconds: seconds,
                              imagesPerSecond: seconds > 0 ? Double(records.count * images) / seconds : 0, gainOverNone: nil, gainExceedsSpread: nil)
+    }
+
+    /// An external teacher's row, from what its cache records: its description and parameters, and
+    /// its test accuracy when the cache's writer measured it (else a row without numbers). FLOPs
+    /// and training time are unknown.
+    static func externalTeacherResult(_ path: String, images: Int) throws -> StudentResult {
+        let teacher = try ForeignTeacher(file: try HDF5File.open(path))
+        return StudentResult(student: "teacher", method: "external", arch: teacher.description, parameters: teacher.parameters ?? 0,
+                             flopsPerImage: 0, labelledImages: images, seeds: teacher.testAccuracy == nil ? [] : [0],
+                             lastAccuracyMean: teacher.testAccuracy ?? 0, lastAccuracyStd: 0, bestAccuracyMean: teacher.testAccuracy ?? 0,
+                             agreementMean: nil, trainSeconds: 0, imagesPerSecond: 0, gainOverNone: nil, gainExceedsSpread: nil)
     }
 
     /// The markdown table: the teacher's row first, then the students'.
@@ -146,8 +163,10 @@ enum Report {
             let gain = r.gainOverNone.map { String(format: "%+.2f", $0) } ?? "-"
             let beyond = r.gainExceedsSpread.map { $0 ? "yes" : "no" } ?? "-"
             let last = String(format: "%.2f", 100 * r.lastAccuracyMean) + (r.seeds.count > 1 ? String(format: " ± %.2f", 100 * r.lastAccuracyStd) : "")
-            let agreement = r.student == "teacher" ? "-" : String(format: "%.2f", 100 * r.agreementMean)
-            lines.append("| \(r.student) | \(r.method) | \(r.arch) | \(r.parameters) | " + String(format: "%.2f", Double(r.flopsPerImage) / 1e6)
+            let agreement = r.agreementMean.map { String(format: "%.2f", 100 * $0) } ?? "-"
+            // An external teacher's FLOPs (and perhaps parameters) are unknown: 0, shown as "-".
+            lines.append("| \(r.student) | \(r.method) | \(r.arch) | \(r.parameters > 0 ? "\(r.parameters)" : "-") | "
+                         + (r.flopsPerImage > 0 ? String(format: "%.2f", Double(r.flopsPerImage) / 1e6) : "-")
                          + " | \(r.labelledImages) | \(r.seeds.count) | \(last) | " + String(format: "%.2f", 100 * r.bestAccuracyMean)
                          + " | \(gain) | \(beyond) | \(agreement) | " + (r.trainSeconds > 0 ? formatDuration(r.trainSeconds) + " | " + String(format: "%.0f", r.imagesPerSecond) : "- | -")
                          + " |" + note)
@@ -173,7 +192,7 @@ enum Report {
             + "Agreement = test images where the student's class is the teacher's. Train time and img/s: all seeds, training only (evaluation excluded); "
             + "a student's init stage counts in its time but not in its img/s.\n\n![test accuracy per epoch](accuracy.svg)\n"
         try text.write(toFile: layout.reportMarkdown, atomically: true, encoding: .utf8)
-        let chart = AccuracyChart.svg(AccuracyChart.series(config), teacherAccuracy: teacher.lastAccuracyMean,
+        let chart = AccuracyChart.svg(AccuracyChart.series(config), teacherAccuracy: teacher.seeds.isEmpty ? nil : teacher.lastAccuracyMean,
                                       title: "\(config.name): test accuracy per epoch (mean over seeds)")
         try chart.write(toFile: layout.chart, atomically: true, encoding: .utf8)
         return table

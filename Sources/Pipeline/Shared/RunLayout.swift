@@ -8,13 +8,17 @@ public struct RunLayout: Sendable {
     /// `runs/<name>`.
     public let root: String
 
+    /// The cache file: `runs/<name>/cache.h5`, or the foreign cache `cache.external` names.
+    public let cache: String
+
     /// The layout of `config`'s run.
-    public init(_ config: PipelineConfig) { root = "runs/\(config.name)" }
+    public init(_ config: PipelineConfig) {
+        root = "runs/\(config.name)"
+        cache = config.cache?.external ?? root + "/cache.h5"
+    }
 
     /// The teacher's training folder.
     public var teacher: RunFolder { RunFolder(root + "/teacher") }
-    /// The cache file.
-    public var cache: String { root + "/cache.h5" }
     /// The lock one precompute holds exclusively while writing the cache and students share while reading it.
     public var cacheLock: String { cache + ".lock" }
     /// The report's markdown table.

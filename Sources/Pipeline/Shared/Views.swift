@@ -92,11 +92,33 @@ func cacheViews(count: Int, views: Int, augment: AugmentConfig, seed: UInt64) ->
     return table
 }
 
-/// The views stored in a cache, `[view][image]`.
-func readViews(_ file: HDF5File, count: Int, views: Int) throws -> [[View]] {
-    let dy = try file.dataset("views/dy", as: UInt8.self).read()
-    let dx = try file.dataset("views/dx", as: UInt8.self).read()
-    let flip = try file.dataset("views/flip", as: UInt8.self).read()
+/// The views stored in a cache, `[view][image]`, checked: each of `views/dy`, `views/dx`,
+/// `views/flip` is `[V, N]`, the crop offsets lie in 0...2 * `padding` (the cache's crop padding,
+/// which `views` must record too), flips are 0 or 1, and view 0 is every image itself. A table
+/// that breaks one of these is an error naming its dataset.
+func readViews(_ file: HDF5File, count: Int, views: Int, padding: Int) throws -> [[View]] {
+    func table(_ name: String, _ limit: Int) throws -> [UInt8] {
+        let path = "views/" + name
+        let shape = try file.info(path).shape
+        guard shape == [views, count] else {
+            throw HDF5Error(file: file.filePath, object: path, message: "is \(shape), not [\(views), \(count)] (views x images)")
+        }
+        let values = try file.dataset(path, as: UInt8.self).read()
+        if let bad = values.firstIndex(where: { Int($0) > limit }) {
+            throw HDF5Error(file: file.filePath, object: path, message: "holds \(values[bad]) at view \(bad / count), image \(bad % count): outside 0...\(limit)")
+        }
+        return values
+    }
+    let recorded = try file.group("views").hasAttribute("crop_padding") ? try file.group("views").attribute("crop_padding").intValue : nil
+    guard recorded == Int64(padding) else {
+        throw HDF5Error(file: file.filePath, object: "views", message: "crop_padding is \(recorded.map(String.init) ?? "missing"), the cache settings' augment.crop_padding \(padding)")
+    }
+    let (dy, dx, flip) = (try table("dy", 2 * padding), try table("dx", 2 * padding), try table("flip", 1))
+    for (name, values, identity) in [("dy", dy, padding), ("dx", dx, padding), ("flip", flip, 0)] {
+        if let bad = values.prefix(count).firstIndex(where: { Int($0) != identity }) {
+            throw HDF5Error(file: file.filePath, object: "views/" + name, message: "view 0 of image \(bad) is \(values[bad]), not \(identity): view 0 must be the image itself")
+        }
+    }
     return (0..<views).map { view in
         (0..<count).map { image in
             let at = view * count + image

@@ -23,27 +23,41 @@ final class DistillContext {
     let viewTable: [[View]]
     let padding: Int
     let blockRows: Int
-    let teacherPredictions: [Int]
+    /// The teacher's class per test image; nil for a foreign teacher whose cache recorded none.
+    let teacherPredictions: [Int]?
     /// Images precompute could not read (`--skip-bad`): stored black, never trained on.
     let skipped: Set<Int>
 
+    /// The cache of `config` opened and checked against its dataset (and, for a teacher kd trained,
+    /// against that teacher's checkpoint and the cache settings), with the teacher's test-set
+    /// predictions: its own run on the test set, or, for a foreign teacher, what its cache recorded.
     init(_ config: PipelineConfig, onlineTeacher: Bool = false) throws {
         pipelineName = "pipeline \(config.name)"
         let run = RunLayout(config)
         let path = run.cache
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ConfigError(file: path, message: "no cache: run kd precompute --config for pipeline \(config.name) (make precompute)")
+            switch config.teacherSource {
+            case .trained: throw ConfigError(file: path, message: "no cache: run kd precompute --config for pipeline \(config.name) (make precompute)")
+            case .external: throw ConfigError(file: path, message: "no such file: the foreign cache cache.external names (scripts/precompute_pytorch.py writes one)")
+            }
         }
         reader = try CacheReader(path: path)
         targets = CachedTargets(reader: reader)
         let file = reader.file
-        let checkpoint = run.teacherCheckpoint(config.cacheSettings.teacherCheckpoint)
         let marks = try file.dataset("skipped", as: UInt8.self).read()
         skipped = Set(marks.indices.filter { marks[$0] != 0 })
         let trainSource = try openImageSource(config.data.train)
         // Unreadable images count as black in the fingerprint of a cache that skipped them.
-        let identity = CacheIdentity(teacherSHA256: try SHA256.file(checkpoint), datasetFingerprint: try datasetFingerprint(trainSource, skipBad: !skipped.isEmpty),
-                                     cacheConfig: config.cacheSettings.canonical)
+        let fingerprint = try datasetFingerprint(trainSource, skipBad: !skipped.isEmpty)
+        let identity: CacheIdentity
+        switch config.teacherSource {
+        case .trained:
+            let checkpoint = run.teacherCheckpoint(config.cacheSettings.teacherCheckpoint)
+            identity = CacheIdentity(teacherSHA256: try SHA256.file(checkpoint), datasetFingerprint: fingerprint, cacheConfig: config.cacheSettings.canonical)
+        case .external:
+            _ = try ForeignTeacher(file: file)
+            identity = CacheIdentity(teacherSHA256: nil, datasetFingerprint: fingerprint, cacheConfig: nil)
+        }
         let differences = identity.differences(in: file)
         guard differences.isEmpty else {
             throw ConfigError(file: path, message: "was made differently than pipeline \(config.name) asks: \(differences.joined(separator: "; ")); run kd precompute (--force replaces it)")
@@ -60,17 +74,26 @@ final class DistillContext {
         let settings = try JSONDecoder().decode(CacheConfig.self, from: Data((try file.attribute("cache_config").stringValue ?? "{}").utf8))
         padding = settings.augment.cropPadding
         blockRows = settings.chunkRows
-        viewTable = try readViews(file, count: reader.count, views: views)
+        viewTable = try readViews(file, count: reader.count, views: views, padding: padding)
 
-        // The teacher runs once here, on the test set only, for the agreement column of the report.
-        let teacher = try LoadedTeacher(path: checkpoint, source: trainSource, arch: config.teacher.arch, normalization: config.data.normalization)
-        let evaluation = evaluate(teacher.model, on: test, normalization: teacher.normalization)
-        teacherPredictions = evaluation.predictions
-        if onlineTeacher {
-            let schema = try CacheSchema(settings: settings, teacher: teacher.model, imageShape: [train.height, train.width, train.channels],
-                                         classes: classes.count, file: pipelineName)
-            targets = LiveTargets(runner: TeacherRunner(model: teacher.model, schema: schema)) { [unowned self] indices, view in
-                self.train.batch(indices, normalization: teacher.normalization, views: indices.map { self.viewTable[view][$0] }, padding: self.padding)
+        switch config.teacherSource {
+        case .external:
+            guard !onlineTeacher else {
+                throw ConfigError(file: pipelineName, message: "--online-teacher: the teacher of cache.external is external, kd cannot run it live")
+            }
+            teacherPredictions = try ForeignTeacher.testPredictions(in: file, test: try openImageSource(config.data.test))
+        case .trained(let teacherConfig):
+            // The teacher runs once here, on the test set only, for the agreement column of the report.
+            let checkpoint = run.teacherCheckpoint(config.cacheSettings.teacherCheckpoint)
+            let teacher = try LoadedTeacher(path: checkpoint, source: trainSource, arch: teacherConfig.arch, normalization: config.data.normalization)
+            let evaluation = evaluate(teacher.model, on: test, normalization: teacher.normalization)
+            teacherPredictions = evaluation.predictions
+            if onlineTeacher {
+                let schema = try CacheSchema(settings: settings, teacher: teacher.model, imageShape: [train.height, train.width, train.channels],
+                                             classes: classes.count, file: pipelineName)
+                targets = LiveTargets(runner: TeacherRunner(model: teacher.model, schema: schema)) { [unowned self] indices, view in
+                    self.train.batch(indices, normalization: teacher.normalization, views: indices.map { self.viewTable[view][$0] }, padding: self.padding)
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 // comparing them.
 import Datasets
 import Foundation
+import HDF5
 import NN
 import Parallel
 import Tensor
@@ -30,8 +31,9 @@ public struct StudentRun: Codable, Sendable {
     public var bestEpoch: Int
     /// The last epoch's test accuracy, in 0...1.
     public var lastAccuracy: Double
-    /// Share of test images where the student's class is the teacher's.
-    public var agreement: Double
+    /// Share of test images where the student's class is the teacher's; nil when the teacher's
+    /// test predictions are unknown (a foreign cache written without test images).
+    public var agreement: Double?
     /// Training seconds of both stages (evaluation excluded); `imagesPerSecond` is the main stage's.
     public var trainSeconds: Double
     /// The main stage's training images per second.
@@ -114,6 +116,7 @@ public enum DistillStage {
     /// Checks every student's methods against the cache the pipeline's settings describe, with a
     /// freshly made teacher of its architecture: a missing group or a wrong name is found before
     /// the teacher is trained or the cache written. Needs the training images (for their shape).
+    /// A foreign cache (`cache.external`) is checked against the groups it holds.
     public static func validatePlan(_ config: PipelineConfig) throws {
         guard let students = config.students, !students.isEmpty else { return }
         let source = try openImageSource(config.data.train)
@@ -121,8 +124,18 @@ public enum DistillStage {
         let make = { (arch: String) in
             try Models.make(arch, classes: source.classNames.count, inChannels: source.channels, imageSize: source.height, seed: 0)
         }
-        let schema = try CacheSchema(settings: config.cacheSettings, teacher: try make(config.teacher.arch),
+        let schema: CacheSchema
+        switch config.teacherSource {
+        case .trained(let teacher):
+            schema = try CacheSchema(settings: config.cacheSettings, teacher: try make(teacher.arch),
                                      imageShape: [source.height, source.width, source.channels], classes: source.classNames.count, file: file)
+        case .external(let path):
+            // A foreign cache's groups are what it holds.
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ConfigError(file: path, message: "no such file: the foreign cache cache.external names (scripts/precompute_pytorch.py writes one)")
+            }
+            schema = try CacheSchema(file: try HDF5File.open(path))
+        }
         for student in students {
             let model = try make(student.arch)
             let probe = GradMode.withoutGrad { model.forward(Tensor.zeros([2, source.channels, source.height, source.width]), upto: nil) }
@@ -183,7 +196,7 @@ public enum DistillStage {
         let run = StudentRun(student: student.name, method: student.method, arch: student.arch, seed: seed,
                              parameters: model.parameterCount, flopsPerImage: 2 * model.macsPerImage,
                              labelledImages: labelled.indices.count, bestAccuracy: summary.bestAccuracy, bestEpoch: summary.bestEpoch,
-                             lastAccuracy: summary.lastAccuracy, agreement: summary.lastAgreement ?? 0,
+                             lastAccuracy: summary.lastAccuracy, agreement: summary.lastAgreement,
                              trainSeconds: initSeconds + summary.trainSeconds, imagesPerSecond: summary.imagesPerSecond)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

@@ -32,6 +32,11 @@ public enum PrecomputeStage {
     public static func run(_ config: PipelineConfig, configText: String, force: Bool = false, skipBad: Bool = false,
                            threads: Int = ComputeThreads.count) throws -> PrecomputeSummary {
         try DistillStage.validatePlan(config)
+        let teacherConfig: TrainingConfig
+        switch config.teacherSource {
+        case .trained(let settings): teacherConfig = settings
+        case .external(let path): return try external(path)
+        }
         let run = RunLayout(config)
         let lock = try RunLock(run.cacheLock, target: run.cache)
         defer { withExtendedLifetime(lock) {} }
@@ -39,7 +44,7 @@ public enum PrecomputeStage {
         let source = try openImageSource(config.data.train)
         let checkpoint = run.teacherCheckpoint(settings.teacherCheckpoint)
         guard source.count > 0 else { throw DatasetError(source.path, "has no images") }
-        let teacher = try LoadedTeacher(path: checkpoint, source: source, arch: config.teacher.arch, normalization: config.data.normalization)
+        let teacher = try LoadedTeacher(path: checkpoint, source: source, arch: teacherConfig.arch, normalization: config.data.normalization)
         let imageShape = [source.height, source.width, source.channels]
         let schema = try CacheSchema(settings: settings, teacher: teacher.model, imageShape: imageShape, classes: source.classNames.count,
                                      file: "pipeline \(config.name)")
@@ -74,7 +79,7 @@ public enum PrecomputeStage {
             return try summary(cache, computed: 0, seconds: 0)
         }
         if pending.count < finished.count { print("precompute: resuming at batch \(pending[0] + 1) of \(finished.count)") }
-        let views = try readViews(cache.file, count: layout.count, views: layout.views)
+        let views = try readViews(cache.file, count: layout.count, views: layout.views, padding: settings.augment.cropPadding)
         let start = Date()
         let computed = try ComputeThreads.with(threads) {
             try fill(cache, pending: pending, source: source, runner: runner, teacher: teacher, views: views,
@@ -83,6 +88,17 @@ public enum PrecomputeStage {
         let result = try summary(cache, computed: computed, seconds: Date().timeIntervalSince(start))
         print(describe(result))
         return result
+    }
+
+    /// A foreign cache is not computed here: it is opened (complete, its teacher's attributes all
+    /// there) and described, saying that its teacher is external.
+    private static func external(_ path: String) throws -> PrecomputeSummary {
+        let reader = try CacheReader(path: path)
+        let teacher = try ForeignTeacher(file: reader.file)
+        print("precompute: the teacher is external (\(teacher.description)): its cache \(path) was written by \(teacher.writer); nothing to compute")
+        let bytes = try (["labels", "images"] + reader.datasets().map(\.path)).map { ($0, try reader.file.info($0).storedBytes) }
+        let fileBytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        return PrecomputeSummary(path: path, rows: reader.count * reader.views, computedRows: 0, seconds: 0, groupBytes: bytes, fileBytes: fileBytes)
     }
 
     private static func create(_ path: String, _ layout: CacheLayout, _ settings: CacheConfig, _ source: any ImageSource,

@@ -10,18 +10,28 @@ import Parallel
 public enum TeacherStage {
     /// Trains the teacher with `threads` compute threads; `restart` starts again from scratch. A
     /// teacher given by `cache.teacher_checkpoint` is not trained: it is loaded and checked against
-    /// `teacher.arch` and the dataset (nil is returned).
+    /// `teacher.arch` and the dataset. An external teacher (`cache.external`) is not trained either.
+    /// Both return nil, after saying so.
     @discardableResult
     public static func run(_ config: PipelineConfig, configText: String, restart: Bool = false,
                            threads: Int = ComputeThreads.count) throws -> TrainingSummary? {
         // The students' methods must fit the cache the pipeline asks for before hours go into a teacher.
         try DistillStage.validatePlan(config)
-        if case .path(let path) = config.cacheSettings.teacherCheckpoint {
-            let teacher = try LoadedTeacher(path: path, source: try openImageSource(config.data.train), arch: config.teacher.arch,
-                                            normalization: config.data.normalization)
-            print("teacher: \(path) (\(teacher.model.arch), \(teacher.model.parameterCount) parameters), "
-                  + "given by cache.teacher_checkpoint: nothing to train"
-                  + (config.teacher.isArchitectureOnly ? "" : " (the teacher section's training settings are not used)"))
+        let teacherConfig: TrainingConfig
+        switch config.teacherSource {
+        case .trained(let settings):
+            if case .path(let path) = config.cacheSettings.teacherCheckpoint {
+                let teacher = try LoadedTeacher(path: path, source: try openImageSource(config.data.train), arch: settings.arch,
+                                                normalization: config.data.normalization)
+                print("teacher: \(path) (\(teacher.model.arch), \(teacher.model.parameterCount) parameters), "
+                      + "given by cache.teacher_checkpoint: nothing to train"
+                      + (settings.isArchitectureOnly ? "" : " (the teacher section's training settings are not used)"))
+                return nil
+            }
+            teacherConfig = settings
+        case .external(let path):
+            let teacher = try ForeignTeacher(file: try HDF5File.open(path))
+            print("teacher: external, none to train: \(teacher.description), known by its cache \(path) (written by \(teacher.writer))")
             return nil
         }
         let folder = RunLayout(config).teacher
@@ -30,14 +40,14 @@ public enum TeacherStage {
         let trainSet = try ImageSet(path: config.data.train)
         let testSet = try ImageSet(path: config.data.test)
         try checkCompatible(trainSet, testSet, config)
-        let model = try Models.make(config.teacher.arch, classes: trainSet.classNames.count, inChannels: trainSet.channels,
-                                    imageSize: trainSet.height, seed: config.teacher.seed)
-        print("teacher \(config.teacher.arch): \(model.parameterCount) parameters, "
+        let model = try Models.make(teacherConfig.arch, classes: trainSet.classNames.count, inChannels: trainSet.channels,
+                                    imageSize: trainSet.height, seed: teacherConfig.seed)
+        print("teacher \(teacherConfig.arch): \(model.parameterCount) parameters, "
               + String(format: "%.1f", Double(model.macsPerImage) / 1e6) + " M multiply-adds per image; "
               + "\(trainSet.count) training images from \(trainSet.path), \(testSet.count) test images")
         let trainer = Trainer(model: model, trainSet: trainSet, testSet: testSet,
                               normalization: Normalization(mean: config.data.mean, std: config.data.std),
-                              config: config.teacher, folder: folder, name: "teacher",
+                              config: teacherConfig, folder: folder, name: "teacher",
                               attributes: checkpointAttributes(config, classes: trainSet.classNames, configText: configText), threads: threads)
         let summary = try trainer.run(restart: restart) { input, indices, _ in
             let logits = model(input)
