@@ -9,6 +9,11 @@ KD := .build/release/kd
 DATA := data/fashion-mnist
 NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
 SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
+# `make precompute NP=4`: 4 MPI ranks on this host, each one shard (README, "Running on a cluster").
+# As root (containers) mpirun also needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.
+NP ?= 1
+MPIRUN_FLAGS ?=
+MPIRUN := $(if $(filter-out 1,$(NP)),mpirun -np $(NP) $(if $(filter 0,$(shell id -u)),--allow-run-as-root) $(MPIRUN_FLAGS))
 
 .PHONY: deps build data teacher pytorch-teacher precompute distill test faults bench clean
 
@@ -52,7 +57,7 @@ teacher: data $(GIVEN_TEACHER)
 	$(KD) teacher --config $(PIPELINE)
 
 precompute: teacher
-	$(KD) precompute --config $(PIPELINE)
+	$(MPIRUN) $(KD) precompute --config $(PIPELINE)
 	$(KD) verify-cache runs/$(NAME)/cache.h5
 
 distill: precompute

@@ -9,6 +9,7 @@ struct KDBench {
         ("engine", EngineBench.run),
         ("cache", CacheBench.run),
         ("precompute", PrecomputeBench.run),
+        ("join", JoinBench.run),
     ]
 
     static func main() throws {
