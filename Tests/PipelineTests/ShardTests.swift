@@ -158,6 +158,20 @@ struct ShardTests {
         #expect(try tiny.precompute(["--shard", "1/2"]).output.contains("complete; reusing"))
         let tooMany = try tiny.precompute(["--shard", "0/11"])
         #expect(tooMany.status != 0 && tooMany.error.contains("11 shards need at least 11 batches"), "\(tooMany.error)")
+
+        // A student distils from the joined cache as from any other.
+        let pipeline = tiny.folder.file("tiny.yaml")
+        try (try String(contentsOfFile: pipeline, encoding: .utf8) + """
+
+            students:
+              - {name: kd, method: kd, arch: mnist_student, epochs: 1, batch_size: 32, seeds: [0], labels: 100,
+                 optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine, clip_norm: 5},
+                 terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}]}
+
+            """).write(toFile: pipeline, atomically: true, encoding: .utf8)
+        let distilled = try run(tiny.kd, ["distill", "--config", pipeline, "--threads", "1"], currentDirectory: tiny.folder.path)
+        #expect(distilled.status == 0, "\(distilled.error)")
+        #expect(FileManager.default.fileExists(atPath: tiny.folder.file("runs/tiny/students/kd/seed0/summary.json")))
     }
 
     @Test(.enabled(if: h5pyAvailable, "python3 with h5py is not available: the virtual cache is not read by h5py here"))
