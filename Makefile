@@ -14,6 +14,11 @@ NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
 # The cache: runs/<name>/cache.h5, or the foreign cache a pipeline's cache.external names.
 CACHE := $(or $(shell sed -n 's/^ *external: *\([^ #]*\).*/\1/p' $(PIPELINE)),runs/$(NAME)/cache.h5)
 SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
+# `make precompute NP=4`: 4 MPI ranks on this host, each one shard (README, "Running on a cluster").
+# As root (containers) mpirun also needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.
+NP ?= 1
+MPIRUN_FLAGS ?=
+MPIRUN := $(if $(filter-out 1,$(NP)),mpirun -np $(NP) $(if $(filter 0,$(shell id -u)),--allow-run-as-root) $(MPIRUN_FLAGS))
 
 .PHONY: deps build data teacher pytorch-teacher precompute distill test faults bench clean
 
@@ -57,7 +62,7 @@ teacher: data $(GIVEN_TEACHER)
 	$(KD) teacher --config $(PIPELINE)
 
 precompute: teacher
-	$(KD) precompute --config $(PIPELINE)
+	$(MPIRUN) $(KD) precompute --config $(PIPELINE)
 	$(KD) verify-cache $(CACHE)
 
 distill: precompute

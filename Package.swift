@@ -25,12 +25,16 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // oneDNN 2.x (Debian ships no pkg-config file for it: the module map links it by name).
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
 
         // Swift wrappers that own handles and throw.
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "ImageIO", dependencies: ["CPNG"]),
         .target(name: "BLAS", dependencies: ["CBLAS"]),
         .target(name: "DNNL", dependencies: ["CDNNL"]),
+        // The processes of an mpirun/srun launch (rank, size, a few collectives); no MPI call
+        // at all in a process started without a launcher.
+        .target(name: "Cluster", dependencies: ["CMPI"]),
 
         // Tensors with reverse-mode autodiff that differentiates its own backward pass.
         .target(name: "Tensor", dependencies: ["BLAS", "DNNL", "Parallel"], swiftSettings: releaseFlags),
@@ -49,15 +53,15 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["HDF5", "ImageIO", "Parallel", "CZlib"]),
         // The pipeline, one folder per part: Configuration (pipeline files), Stages (data, teacher,
         // precompute, distill, report, eval, inspect, import), Cache (schema, groups, writer, reader,
-        // verify), Methods (one file per loss term and init stage), Training (the loop and its
+        // verify, shards, join, materialize), Methods (one file per loss term and init stage), Training (the loop and its
         // observers), Reporting (table, chart, TensorBoard), Shared (run paths, fingerprints, views).
         // Knows nothing about the command line.
         .target(name: "Pipeline", dependencies: ["HDF5", "ImageIO", "Datasets", "Tensor", "NN", "Losses", "Optimizers", "Checkpoints",
-                                                "Parallel", "Hashing", .product(name: "Yams", package: "Yams")],
+                                                "Parallel", "Hashing", "Cluster", .product(name: "Yams", package: "Yams")],
                 swiftSettings: releaseFlags),
 
         // The command line: one file per command, parsing only.
-        .executableTarget(name: "kd", dependencies: ["Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "kd", dependencies: ["Pipeline", "Cluster", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "BLAS", "Tensor", "NN", "Losses", "Optimizers", "Parallel", "Checkpoints"],
                           swiftSettings: releaseFlags),
 

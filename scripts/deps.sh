@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, only those missing; instant when all are there.
 set -euo pipefail
-packages=(libhdf5-dev hdf5-tools libpng-dev libopenblas-dev libdnnl-dev zlib1g-dev pkg-config dataset-fashion-mnist)
+# Open MPI (libopenmpi-dev, openmpi-bin) for `mpirun -np N kd precompute`; a plain `kd` never starts it.
+packages=(libhdf5-dev hdf5-tools libpng-dev libopenblas-dev libdnnl-dev zlib1g-dev pkg-config dataset-fashion-mnist libopenmpi-dev openmpi-bin)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

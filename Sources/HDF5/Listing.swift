@@ -17,8 +17,10 @@ public struct DatasetInfo: Sendable, Equatable {
     public var chunks: [Int]?
     /// Filters in pipeline order: `shuffle`, `gzip(4)`, ...
     public var filters: [String]
-    /// Bytes the data occupies in the file.
+    /// Bytes the data occupies in the file (0 for a virtual dataset: its data is elsewhere).
     public var storedBytes: Int
+    /// For a virtual dataset, the files its blocks come from, in mapping order (empty otherwise).
+    public var virtualFiles: [String] = []
 
     /// Bytes the data would take uncompressed.
     public var logicalBytes: Int { shape.reduce(1, *) * elementSize }
@@ -76,6 +78,17 @@ extension Group {
             default: filters.append(String(cString: name).isEmpty ? "filter \(filter)" : String(cString: name))
             }
         }
+        var virtualFiles: [String] = []
+        if H5Pget_layout(properties) == H5D_VIRTUAL {
+            var count = 0
+            try hdf5(location, "counting virtual mappings") { H5Pget_virtual_count(properties, &count) }
+            for index in 0..<count {
+                let length = H5Pget_virtual_filename(properties, index, nil, 0)
+                var name = [CChar](repeating: 0, count: Int(max(0, length)) + 1)
+                _ = H5Pget_virtual_filename(properties, index, &name, name.count)
+                virtualFiles.append(String(cString: name))
+            }
+        }
         return DatasetInfo(
             shape: dims.map { Int($0) },
             maxShape: maxDims.map { $0 == kd_H5S_UNLIMITED() ? nil : Int($0) },
@@ -84,7 +97,8 @@ extension Group {
             elementSize: H5Tget_size(type),
             chunks: chunks,
             filters: filters,
-            storedBytes: Int(H5Dget_storage_size(id)))
+            storedBytes: Int(H5Dget_storage_size(id)),
+            virtualFiles: virtualFiles)
     }
 
     /// Every group and dataset below this group, depth first in name order, with attributes.

@@ -11,6 +11,7 @@ struct KDBench {
         ("conv-step", ConvolutionBench.trainingSteps),
         ("cache", CacheBench.run),
         ("precompute", PrecomputeBench.run),
+        ("join", JoinBench.run),
     ]
 
     static func main() throws {

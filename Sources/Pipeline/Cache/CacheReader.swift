@@ -1,6 +1,7 @@
 // Reading a cache by rows: the rows of one view of a `[V, N, ...]` group, in any order. This is
 // what distillation reads every batch; batches made of blocks of consecutive rows cost one read
 // per block.
+import Foundation
 import HDF5
 
 /// A read-only cache, its size and its groups.
@@ -14,12 +15,23 @@ public final class CacheReader {
     public let views: Int
     /// The groups the file holds.
     public let schema: CacheSchema
+    /// The shards of a joined cache, held open so that each read through its virtual datasets
+    /// finds its source file already open in the library instead of opening it again (up to 512
+    /// of them, well inside the usual limit of 1,024 open files; more are opened per read).
+    private let shards: [HDF5File]
+    /// Datasets opened once and kept: opening a virtual dataset reads all its mappings (one per
+    /// shard), which would otherwise be paid on every read.
+    private var opened: [String: HDF5Object] = [:]
+    private let openedLock = NSLock()
 
     /// Opens a complete cache; one whose precompute stopped part-way is refused, saying how much
     /// is missing (its unfinished rows hold no teacher outputs).
     public init(path: String) throws {
         self.path = path
         file = try HDF5File.open(path)
+        let folder = (path as NSString).deletingLastPathComponent
+        let shardFiles = try file.hasAttribute("shard_files") ? try file.attribute("shard_files").stringsValue ?? [] : []
+        shards = shardFiles.count <= 512 ? try shardFiles.map { try HDF5File.open(folder.isEmpty ? $0 : folder + "/" + $0) } : []
         let progress = try file.dataset("progress", as: UInt8.self).read()
         let missing = progress.filter { $0 == 0 }.count
         guard missing == 0 else {
@@ -35,8 +47,8 @@ public final class CacheReader {
         let runs = Self.runs(indices)
         return try group.datasets.map { dataset in
             joined(try runs.map { run in
-                try readValues(file, dataset.path, type: dataset.type, offset: [view, run.lowerBound] + dataset.row.map { _ in 0 },
-                               count: [1, run.count] + dataset.row)
+                try values(dataset.path, type: dataset.type, offset: [view, run.lowerBound] + dataset.row.map { _ in 0 },
+                           count: [1, run.count] + dataset.row)
             })
         }
     }
@@ -65,7 +77,7 @@ public final class CacheReader {
 
     /// Rows `indices` of view `view` of dataset `path`, one read per row (what the benchmark compares blocks with).
     public func rows<T: HDF5Element>(_ path: String, as _: T.Type = T.self, view: Int, indices: [Int]) throws -> [T] {
-        let dataset = try file.dataset(path, as: T.self)
+        let dataset = try self.dataset(path, as: T.self)
         let rowShape = Array(try dataset.shape.dropFirst(2))
         let rowLength = rowShape.reduce(1, *)
         return try [T](unsafeUninitializedCapacity: rowLength * indices.count) { buffer, initialized in
@@ -79,8 +91,31 @@ public final class CacheReader {
 
     /// Rows `rows` (consecutive) of view `view` of dataset `path`: one read.
     public func block<T: HDF5Element>(_ path: String, as _: T.Type = T.self, view: Int, rows: Range<Int>) throws -> [T] {
-        let dataset = try file.dataset(path, as: T.self)
+        let dataset = try self.dataset(path, as: T.self)
         let rowShape = Array(try dataset.shape.dropFirst(2))
         return try dataset.read(offset: [view, rows.lowerBound] + rowShape.map { _ in 0 }, count: [1, rows.count] + rowShape)
+    }
+
+    /// The dataset `path` read as `T`, opened on first use and kept open.
+    private func dataset<T: HDF5Element>(_ path: String, as _: T.Type) throws -> Dataset<T> {
+        openedLock.lock()
+        defer { openedLock.unlock() }
+        if let dataset = opened[path] as? Dataset<T> { return dataset }
+        let dataset = try file.dataset(path, as: T.self)
+        opened[path] = dataset
+        return dataset
+    }
+
+    /// The block `offset`/`count` of dataset `path` in its stored type.
+    private func values(_ path: String, type: ElementType, offset: [Int], count: [Int]) throws -> CachedValues {
+        switch type {
+        case .float32: .float32(try dataset(path, as: Float.self).read(offset: offset, count: count))
+        case .float16: .float16(try dataset(path, as: Float16.self).read(offset: offset, count: count))
+        case .uint8: .uint8(try dataset(path, as: UInt8.self).read(offset: offset, count: count))
+        case .uint16: .uint16(try dataset(path, as: UInt16.self).read(offset: offset, count: count))
+        case .int32: .int32(try dataset(path, as: Int32.self).read(offset: offset, count: count))
+        case .int8, .int16, .uint32, .uint64, .int64, .float64:
+            throw HDF5Error(file: self.path, object: path, message: "cache groups store float32, float16, uint8, uint16 or int32, not \(type)")
+        }
     }
 }

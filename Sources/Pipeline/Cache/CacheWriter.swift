@@ -44,11 +44,12 @@ final class CacheWriter {
             let (v, n) = (layout.views, layout.count)
             try file.createDataset("labels", values: labels, shape: [n])
             _ = try file.createDataset("images", of: UInt8.self, shape: [n] + layout.imageShape,
-                                       storage: Storage(chunking: .rows(chunkRows), allocateEarly: true))
+                                       storage: storage(for: "images", shape: [n] + layout.imageShape, chunkRows: chunkRows))
             for group in layout.schema.groups {
                 for dataset in group.datasets {
-                    let storage = Storage(chunking: .shape([1, Swift.min(n, chunkRows)] + dataset.row), allocateEarly: true)
-                    let created = try createDataset(file, dataset.path, type: dataset.type, shape: [v, n] + dataset.row, storage: storage)
+                    let shape = [v, n] + dataset.row
+                    let created = try createDataset(file, dataset.path, type: dataset.type, shape: shape,
+                                                    storage: storage(for: dataset.path, shape: shape, chunkRows: chunkRows))
                     for (key, value) in dataset.attributes { try created.setAttribute(key, value) }
                 }
             }
@@ -57,7 +58,7 @@ final class CacheWriter {
             try file.createDataset("views/flip", values: views.flatMap { $0.map { UInt8($0.flip ? 1 : 0) } }, shape: [v, n])
             try file.group("views").setAttribute("crop_padding", cropPadding)
             try file.group("views").setAttribute("meaning", "view v of image i is the image zero-padded by crop_padding, cropped at (dy, dx), then mirrored if flip; view 0 is the image itself")
-            try file.createDataset("skipped", of: UInt8.self, shape: [n], storage: Storage(chunking: .rows(4096), allocateEarly: true))
+            try file.createDataset("skipped", of: UInt8.self, shape: [n], storage: storage(for: "skipped", shape: [n], chunkRows: chunkRows))
                 .setAttribute("meaning", "1 for images that could not be read (precompute --skip-bad): stored black, to be left out")
             try file.createDataset("progress", values: [UInt8](repeating: 0, count: layout.totalBatches), shape: [layout.totalBatches])
             try file.dataset("progress", as: UInt8.self).setAttribute("meaning", "1 for each finished batch of \(layout.batchSize) images, view by view")
@@ -67,6 +68,18 @@ final class CacheWriter {
             try file.reserveSpace()
         }
         return try open(path: path, layout: layout)
+    }
+
+    /// How the cache dataset `name` of `shape` is stored: `[V, N, ...]` groups in chunks of one view
+    /// and `chunkRows` images, images in chunks of `chunkRows`, the small tables contiguous; all
+    /// allocated at creation. `kd cache materialize` lays a joined cache out the same way.
+    static func storage(for name: String, shape: [Int], chunkRows: Int) -> Storage {
+        switch name {
+        case "labels", "progress", "views/dy", "views/dx", "views/flip": .contiguous
+        case "images": Storage(chunking: .rows(chunkRows), allocateEarly: true)
+        case "skipped": Storage(chunking: .rows(4096), allocateEarly: true)
+        default: shape.count < 2 ? .contiguous : Storage(chunking: .shape([1, Swift.min(shape[1], chunkRows)] + shape.dropFirst(2)), allocateEarly: true)
+        }
     }
 
     /// Opens an existing cache for filling.

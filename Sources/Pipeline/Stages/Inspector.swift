@@ -55,7 +55,10 @@ public enum Inspector {
     public static func describe(_ info: DatasetInfo) -> String {
         var parts = ["[" + info.shape.map(String.init).joined(separator: ",") + "] " + info.typeName]
         if info.maxShape.contains(where: { $0 == nil }) { parts.append("extendible") }
-        if let chunks = info.chunks {
+        if !info.virtualFiles.isEmpty {
+            let files = Set(info.virtualFiles)
+            parts.append("virtual over \(files.count == 1 ? files.first! : "\(files.count) files")")
+        } else if let chunks = info.chunks {
             parts.append("chunks [" + chunks.map(String.init).joined(separator: ",") + "]")
         } else {
             parts.append("contiguous")

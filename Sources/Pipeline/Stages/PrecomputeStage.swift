@@ -28,9 +28,11 @@ public enum PrecomputeStage {
     /// Writes (or resumes, or reuses) `runs/<name>/cache.h5` with `threads` compute threads. A
     /// cache made from another teacher, dataset or cache configuration is refused with the
     /// differences, or replaced with `force`; `skipBad` stores unreadable images black and records them.
+    /// With `shard`, writes only that shard's file (`ShardFiles.path`), its images' rows of every
+    /// view, resumable on its own; `CacheJoin` makes the cache of the finished shards.
     @discardableResult
     public static func run(_ config: PipelineConfig, configText: String, force: Bool = false, skipBad: Bool = false,
-                           threads: Int = ComputeThreads.count) throws -> PrecomputeSummary {
+                           threads: Int = ComputeThreads.count, shard: Shard? = nil) throws -> PrecomputeSummary {
         try DistillStage.validatePlan(config)
         let teacherConfig: TrainingConfig
         switch config.teacherSource {
@@ -38,7 +40,8 @@ public enum PrecomputeStage {
         case .external(let path): return try external(path)
         }
         let run = RunLayout(config)
-        let lock = try RunLock(run.cacheLock, target: run.cache)
+        let path = shard.map { ShardFiles.path(of: $0, cache: run.cache) } ?? run.cache
+        let lock = try RunLock(path + ".lock", target: path)
         defer { withExtendedLifetime(lock) {} }
         let settings = config.cacheSettings
         let source = try openImageSource(config.data.train)
@@ -49,13 +52,24 @@ public enum PrecomputeStage {
         let schema = try CacheSchema(settings: settings, teacher: teacher.model, imageShape: imageShape, classes: source.classNames.count,
                                      file: "pipeline \(config.name)")
         let runner = TeacherRunner(model: teacher.model, schema: schema)
-        let layout = CacheLayout(count: source.count, views: settings.views, imageShape: imageShape, batchSize: settings.batchSize, schema: schema)
-        print("precompute: teacher \(teacher.model.arch) (\(checkpoint)), \(source.count) images x \(settings.views) view(s) from \(source.path)")
+        let images = try shard?.images(of: source.count, batchSize: settings.batchSize) ?? 0..<source.count
+        let layout = CacheLayout(count: images.count, views: settings.views, imageShape: imageShape, batchSize: settings.batchSize, schema: schema)
+        let part = shard.map { ", shard \($0): images \(images.lowerBound)..<\(images.upperBound)" } ?? ""
+        print("precompute: teacher \(teacher.model.arch) (\(checkpoint)), \(source.count) images x \(settings.views) view(s) from \(source.path)\(part)")
         let identity = CacheIdentity(teacherSHA256: teacher.sha256, datasetFingerprint: try datasetFingerprint(source, skipBad: skipBad),
                                      cacheConfig: settings.canonical)
-        let path = run.cache
+        if shard != nil {
+            if let whole = try completeCache(run.cache, identity: identity) {
+                print("precompute: \(run.cache) is complete; reusing it")
+                return whole
+            }
+            // Found now rather than after every shard is computed: a cache the join would refuse to replace.
+            try CacheJoin.checkReplaceable(run.cache, force: force)
+        }
 
         var cache: CacheWriter
+        let made = Made(layout: layout, settings: settings, source: source, images: images, teacher: teacher, identity: identity,
+                        configText: configText, shard: shard)
         if FileManager.default.fileExists(atPath: path) {
             let differences = identity.differences(in: try HDF5File.open(path))
             if differences.isEmpty {
@@ -63,29 +77,34 @@ public enum PrecomputeStage {
             } else if force {
                 print("precompute: replacing \(path): " + differences.joined(separator: "; "))
                 try FileManager.default.removeItem(atPath: path)
-                cache = try create(path, layout, settings, source, teacher, identity, configText)
+                cache = try create(path, made)
             } else {
                 throw ConfigError(file: path, message: "was made differently: " + differences.joined(separator: "; ")
                                   + ". Pass --force to replace it, or move it away.")
             }
         } else {
-            cache = try create(path, layout, settings, source, teacher, identity, configText)
+            cache = try create(path, made)
         }
 
         let finished = try cache.finishedBatches()
         let pending = finished.indices.filter { !finished[$0] }
         if pending.isEmpty {
             print("precompute: \(path) is complete; reusing it")
-            return try summary(cache, computed: 0, seconds: 0)
+            let result = try summary(cache.file, layout: layout, computed: 0, seconds: 0)
+            try cache.file.close()
+            return result
         }
         if pending.count < finished.count { print("precompute: resuming at batch \(pending[0] + 1) of \(finished.count)") }
         let views = try readViews(cache.file, count: layout.count, views: layout.views, padding: settings.augment.cropPadding)
         let start = Date()
         let computed = try ComputeThreads.with(threads) {
-            try fill(cache, pending: pending, source: source, runner: runner, teacher: teacher, views: views,
+            try fill(cache, pending: pending, firstImage: images.lowerBound, source: source, runner: runner, teacher: teacher, views: views,
                      padding: settings.augment.cropPadding, skipBad: skipBad)
         }
-        let result = try summary(cache, computed: computed, seconds: Date().timeIntervalSince(start))
+        let result = try summary(cache.file, layout: layout, computed: computed, seconds: Date().timeIntervalSince(start))
+        // Closed now, not when the worker threads let go of it: libhdf5 locks a file open for
+        // writing, and the rank that joins the shards opens this one next.
+        try cache.file.close()
         print(describe(result))
         return result
     }
@@ -101,10 +120,32 @@ public enum PrecomputeStage {
         return PrecomputeSummary(path: path, rows: reader.count * reader.views, computedRows: 0, seconds: 0, groupBytes: bytes, fileBytes: fileBytes)
     }
 
-    private static func create(_ path: String, _ layout: CacheLayout, _ settings: CacheConfig, _ source: any ImageSource,
-                               _ teacher: LoadedTeacher, _ identity: CacheIdentity, _ configText: String) throws -> CacheWriter {
+    /// The summary of the whole cache at `path` when it exists, is complete and matches `identity`.
+    private static func completeCache(_ path: String, identity: CacheIdentity) throws -> PrecomputeSummary? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let file = try HDF5File.open(path)
+        guard identity.differences(in: file).isEmpty, let reader = try? CacheReader(path: path) else { return nil }
+        let layout = CacheLayout(count: reader.count, views: reader.views, imageShape: [], batchSize: 1, schema: reader.schema)
+        return try summary(file, layout: layout, computed: 0, seconds: 0)
+    }
+
+    /// What a new cache (or shard) file is made from.
+    private struct Made {
+        var layout: CacheLayout
+        var settings: CacheConfig
+        var source: any ImageSource
+        /// The source's images the file holds (all, or a shard's).
+        var images: Range<Int>
+        var teacher: LoadedTeacher
+        var identity: CacheIdentity
+        var configText: String
+        var shard: Shard?
+    }
+
+    private static func create(_ path: String, _ made: Made) throws -> CacheWriter {
+        let (layout, settings, source, teacher) = (made.layout, made.settings, made.source, made.teacher)
         let formatter = ISO8601DateFormatter()
-        var attributes: [String: AttributeValue] = identity.attributes.mapValues { .string($0) }
+        var attributes: [String: AttributeValue] = made.identity.attributes.mapValues { .string($0) }
         attributes["schema_version"] = .int(2)
         attributes["teacher_checkpoint"] = .string(absolutePath(teacher.path))
         attributes["teacher_arch"] = .string(teacher.model.arch)
@@ -114,12 +155,19 @@ public enum PrecomputeStage {
         attributes["classes"] = .strings(source.classNames)
         attributes["input_mean"] = .doubles(teacher.normalization.mean)
         attributes["input_std"] = .doubles(teacher.normalization.std)
-        attributes["pipeline_config"] = .string(configText)
+        attributes["pipeline_config"] = .string(made.configText)
         attributes["created_at"] = .string(formatter.string(from: Date()))
         attributes["tool_version"] = .string(toolVersion)
+        if let shard = made.shard {
+            attributes[ShardAttributes.index] = .int(Int64(shard.index))
+            attributes[ShardAttributes.count] = .int(Int64(shard.count))
+            attributes[ShardAttributes.firstImage] = .int(Int64(made.images.lowerBound))
+            attributes[ShardAttributes.datasetImages] = .int(Int64(source.count))
+        }
+        // Views are drawn for the whole dataset, then cut: a view depends on (image, view, seed) only.
+        let views = cacheViews(count: source.count, views: layout.views, augment: settings.augment, seed: settings.seed).map { Array($0[made.images]) }
         return try CacheWriter.create(path: path, layout: layout, chunkRows: settings.chunkRows, cropPadding: settings.augment.cropPadding,
-                                      labels: source.labels, views: cacheViews(count: layout.count, views: layout.views, augment: settings.augment, seed: settings.seed),
-                                      attributes: attributes)
+                                      labels: Array(source.labels[made.images]), views: views, attributes: attributes)
     }
 
     /// A batch on its way through the workers.
@@ -131,15 +179,19 @@ public enum PrecomputeStage {
     }
 
     /// Runs the reader, the teacher and the writer over the pending batches.
-    private static func fill(_ cache: CacheWriter, pending: [Int], source: any ImageSource, runner: TeacherRunner,
+    private static func fill(_ cache: CacheWriter, pending: [Int], firstImage: Int, source: any ImageSource, runner: TeacherRunner,
                              teacher: LoadedTeacher, views: [[View]], padding: Int, skipBad: Bool) throws -> Int {
         let layout = cache.layout
         let toCompute = BoundedQueue<Work>(capacity: 2), toWrite = BoundedQueue<Work>(capacity: 2)
         let sourceBox = UncheckedBox(source)
         let reader = Thread {
             for index in pending {
-                let rows = layout.batch(index).rows
-                let batch = Result { try readImages(sourceBox.value, rows: rows, skipBad: skipBad, report: true) }
+                // Rows of the file are images `firstImage...` of the source.
+                let rows = layout.batch(index).rows, shifted = (rows.lowerBound + firstImage)..<(rows.upperBound + firstImage)
+                let batch = Result {
+                    let (images, skipped) = try readImages(sourceBox.value, rows: shifted, skipBad: skipBad, report: true)
+                    return (images, Set(skipped.map { $0 - firstImage }))
+                }
                 guard toCompute.push(Work(index: index, batch: batch)) else { return }
             }
             toCompute.close()
@@ -192,11 +244,11 @@ public enum PrecomputeStage {
         return done
     }
 
-    private static func summary(_ cache: CacheWriter, computed: Int, seconds: Double) throws -> PrecomputeSummary {
-        let groups = ["labels", "images"] + cache.layout.schema.groups.flatMap { $0.datasets.map(\.path) } + ["views/dy", "views/dx", "views/flip"]
-        let bytes = try groups.map { ($0, try cache.file.info($0).storedBytes) }
-        let fileBytes = (try FileManager.default.attributesOfItem(atPath: cache.path)[.size] as? NSNumber)?.intValue ?? 0
-        return PrecomputeSummary(path: cache.path, rows: cache.layout.count * cache.layout.views, computedRows: computed,
+    private static func summary(_ file: HDF5File, layout: CacheLayout, computed: Int, seconds: Double) throws -> PrecomputeSummary {
+        let groups = ["labels", "images"] + layout.schema.groups.flatMap { $0.datasets.map(\.path) } + ["views/dy", "views/dx", "views/flip"]
+        let bytes = try groups.map { ($0, try file.info($0).storedBytes) }
+        let fileBytes = (try FileManager.default.attributesOfItem(atPath: file.filePath)[.size] as? NSNumber)?.intValue ?? 0
+        return PrecomputeSummary(path: file.filePath, rows: layout.count * layout.views, computedRows: computed,
                                  seconds: seconds, groupBytes: bytes, fileBytes: fileBytes)
     }
 
