@@ -33,12 +33,7 @@ public final class CacheReader {
     /// The rows `indices` of view `view` of every dataset of `group`, in the order given.
     public func rows(of group: any CacheGroup, view: Int, indices: [Int]) throws -> [CachedValues] {
         let runs = Self.runs(indices)
-        return try group.datasets.map { dataset in
-            joined(try runs.map { run in
-                try readValues(file, dataset.path, type: dataset.type, offset: [view, run.lowerBound] + dataset.row.map { _ in 0 },
-                               count: [1, run.count] + dataset.row)
-            })
-        }
+        return try group.datasets.map { dataset in try readRuns(file, dataset.path, type: dataset.type, view: view, runs: runs, row: dataset.row) }
     }
 
     /// Consecutive runs of `indices`, in order (batches are made of blocks, so there are few).
