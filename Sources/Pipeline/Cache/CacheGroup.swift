@@ -17,12 +17,35 @@ public enum CachedValues: Sendable {
         switch self {
         case .float32(let values): values
         case .float16(let values): [Float](unsafeUninitializedCapacity: values.count) { target, count in
-            values.withUnsafeBufferPointer { source in for i in 0..<source.count { target[i] = Float(source[i]) } }
+            values.withUnsafeBufferPointer { widenHalves($0, into: target.baseAddress!) }
             count = values.count
         }
         case .uint8(let values): values.map(Float.init)
         case .uint16(let values): values.map(Float.init)
         case .int32(let values): values.map(Float.init)
+        }
+    }
+
+    /// Writes the values widened to `Float` into `target` (`count` of them), without an
+    /// intermediate array: what batch tensors are filled from.
+    public func widen(into target: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .float32(let values): values.withUnsafeBufferPointer { target.update(from: $0.baseAddress!, count: $0.count) }
+        case .float16(let values): values.withUnsafeBufferPointer { widenHalves($0, into: target) }
+        case .uint8(let values): for (i, value) in values.enumerated() { target[i] = Float(value) }
+        case .uint16(let values): for (i, value) in values.enumerated() { target[i] = Float(value) }
+        case .int32(let values): for (i, value) in values.enumerated() { target[i] = Float(value) }
+        }
+    }
+
+    /// The number of values.
+    public var count: Int {
+        switch self {
+        case .float32(let values): values.count
+        case .float16(let values): values.count
+        case .uint8(let values): values.count
+        case .uint16(let values): values.count
+        case .int32(let values): values.count
         }
     }
 
@@ -53,6 +76,18 @@ public enum CachedValues: Sendable {
         case .int32: .int32
         }
     }
+}
+
+/// `source` widened to `Float` into `target`, 8 values per step (one `vcvtph2ps` with F16C, which
+/// the release build's `-target-cpu haswell` enables); exact, as every half is a float.
+func widenHalves(_ source: UnsafeBufferPointer<Float16>, into target: UnsafeMutablePointer<Float>) {
+    guard let base = source.baseAddress else { return }
+    let (halves, floats, vectors) = (UnsafeRawPointer(base), UnsafeMutableRawPointer(target), source.count / 8)
+    for i in 0..<vectors {
+        let eight = halves.loadUnaligned(fromByteOffset: i * 16, as: SIMD8<Float16>.self)
+        floats.storeBytes(of: SIMD8<Float>(eight), toByteOffset: i * 32, as: SIMD8<Float>.self)
+    }
+    for i in (vectors * 8)..<source.count { target[i] = Float(base[i]) }
 }
 
 /// One dataset of a group: `[V, N] + row` values of `type`, with attributes that explain it.
@@ -168,6 +203,22 @@ func readValues(_ file: HDF5File, _ path: String, type: ElementType, offset: [In
     case .int32: .int32(try file.dataset(path, as: Int32.self).read(offset: offset, count: count))
     case .int8, .int16, .uint32, .uint64, .int64, .float64:
         throw HDF5Error(file: file.filePath, object: path, message: "cache groups store float32, float16, uint8, uint16 or int32, not \(type)")
+    }
+}
+
+/// Rows `runs` (each consecutive) of view `view` of `dataset` (`[V, N] + row`), read run by run
+/// straight into one array: `[sum of run lengths] + row` values.
+func readRuns<T: HDF5Element>(_ dataset: Dataset<T>, view: Int, runs: [Range<Int>], row: [Int]) throws -> [T] {
+    let rowLength = row.reduce(1, *), total = runs.reduce(0) { $0 + $1.count } * rowLength
+    let zeros = row.map { _ in 0 }
+    return try [T](unsafeUninitializedCapacity: total) { buffer, initialized in
+        var start = 0
+        for run in runs {
+            let target = UnsafeMutableBufferPointer(rebasing: buffer[start..<(start + run.count * rowLength)])
+            try dataset.read(offset: [view, run.lowerBound] + zeros, count: [1, run.count] + row, into: target)
+            start += run.count * rowLength
+        }
+        initialized = total
     }
 }
 

@@ -45,12 +45,7 @@ public final class CacheReader {
     /// The rows `indices` of view `view` of every dataset of `group`, in the order given.
     public func rows(of group: any CacheGroup, view: Int, indices: [Int]) throws -> [CachedValues] {
         let runs = Self.runs(indices)
-        return try group.datasets.map { dataset in
-            joined(try runs.map { run in
-                try values(dataset.path, type: dataset.type, offset: [view, run.lowerBound] + dataset.row.map { _ in 0 },
-                           count: [1, run.count] + dataset.row)
-            })
-        }
+        return try group.datasets.map { dataset in try values(dataset.path, type: dataset.type, view: view, runs: runs, row: dataset.row) }
     }
 
     /// Consecutive runs of `indices`, in order (batches are made of blocks, so there are few).
@@ -106,14 +101,14 @@ public final class CacheReader {
         return dataset
     }
 
-    /// The block `offset`/`count` of dataset `path` in its stored type.
-    private func values(_ path: String, type: ElementType, offset: [Int], count: [Int]) throws -> CachedValues {
+    /// Rows `runs` of view `view` of dataset `path` (`[V, N] + row`) in its stored type, one array.
+    private func values(_ path: String, type: ElementType, view: Int, runs: [Range<Int>], row: [Int]) throws -> CachedValues {
         switch type {
-        case .float32: .float32(try dataset(path, as: Float.self).read(offset: offset, count: count))
-        case .float16: .float16(try dataset(path, as: Float16.self).read(offset: offset, count: count))
-        case .uint8: .uint8(try dataset(path, as: UInt8.self).read(offset: offset, count: count))
-        case .uint16: .uint16(try dataset(path, as: UInt16.self).read(offset: offset, count: count))
-        case .int32: .int32(try dataset(path, as: Int32.self).read(offset: offset, count: count))
+        case .float32: .float32(try readRuns(dataset(path, as: Float.self), view: view, runs: runs, row: row))
+        case .float16: .float16(try readRuns(dataset(path, as: Float16.self), view: view, runs: runs, row: row))
+        case .uint8: .uint8(try readRuns(dataset(path, as: UInt8.self), view: view, runs: runs, row: row))
+        case .uint16: .uint16(try readRuns(dataset(path, as: UInt16.self), view: view, runs: runs, row: row))
+        case .int32: .int32(try readRuns(dataset(path, as: Int32.self), view: view, runs: runs, row: row))
         case .int8, .int16, .uint32, .uint64, .int64, .float64:
             throw HDF5Error(file: self.path, object: path, message: "cache groups store float32, float16, uint8, uint16 or int32, not \(type)")
         }

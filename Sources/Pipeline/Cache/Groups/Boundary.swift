@@ -29,14 +29,26 @@ public enum BitPacking {
 
     /// 0/1 floats of `images` images of `elements` bits each.
     public static func unpack(_ packed: [UInt8], images: Int, elements: Int) -> [Float] {
-        let perImage = bytes(elements)
-        return [Float](unsafeUninitializedCapacity: images * elements) { mask, initialized in
-            packed.withUnsafeBufferPointer { packed in
-                for image in 0..<images {
-                    for element in 0..<elements { mask[image * elements + element] = isSet(packed, image * perImage, element) ? 1 : 0 }
-                }
-            }
+        [Float](unsafeUninitializedCapacity: images * elements) { mask, initialized in
+            unpack(packed, images: images, elements: elements, into: mask.baseAddress!)
             initialized = images * elements
+        }
+    }
+
+    /// 0/1 floats of `images` images of `elements` bits each, written to `mask` (`images * elements`
+    /// of them): whole bytes eight bits at a time, then the bits of an image's last partial byte.
+    public static func unpack(_ packed: [UInt8], images: Int, elements: Int, into mask: UnsafeMutablePointer<Float>) {
+        let perImage = bytes(elements), whole = elements / 8
+        let shifts = SIMD8<UInt8>(7, 6, 5, 4, 3, 2, 1, 0)
+        packed.withUnsafeBufferPointer { packed in
+            for image in 0..<images {
+                let (source, target) = (image * perImage, mask + image * elements)
+                for byte in 0..<whole {
+                    let bits = (SIMD8<UInt8>(repeating: packed[source + byte]) &>> shifts) & 1
+                    UnsafeMutableRawPointer(target + byte * 8).storeBytes(of: SIMD8<Float>(bits), as: SIMD8<Float>.self)
+                }
+                for element in (whole * 8)..<elements { target[element] = isSet(packed, source, element) ? 1 : 0 }
+            }
         }
     }
 }
@@ -85,7 +97,10 @@ public struct Boundary: CacheGroup {
 
     /// The 0/1 firing mask `[n] + shape`.
     public func firing(_ rows: [CachedValues], count n: Int) -> Tensor {
-        Tensor(shape: [n] + shape, scalars: BitPacking.unpack(rows[0].bytes, images: n, elements: elements))
+        let mask = Tensor.zeros([n] + shape)
+        precondition(rows[0].count == n * BitPacking.bytes(elements), "\(rows[0].count) cached bytes for \(n) images of \(shape)")
+        mask.withUnsafeMutableFloats { BitPacking.unpack(rows[0].bytes, images: n, elements: elements, into: $0) }
+        return mask
     }
 
     /// Every `boundary/<point>` dataset of `file`; one without C, H and W attributes is an error.

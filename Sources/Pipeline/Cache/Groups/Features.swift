@@ -40,8 +40,13 @@ public struct Features: CacheGroup {
         [compare(name, cached[0].floats, live[0].floats, relative: type == .float16 ? 2e-3 : 1e-4)]
     }
 
-    /// `[n, C, H, W]` float32.
-    public func tensor(_ rows: [CachedValues], count n: Int) -> Tensor { Tensor(shape: [n] + shape, scalars: rows[0].floats) }
+    /// `[n, C, H, W]` float32, widened straight into the tensor (no intermediate `[Float]`).
+    public func tensor(_ rows: [CachedValues], count n: Int) -> Tensor {
+        let tensor = Tensor.zeros([n] + shape)
+        precondition(rows[0].count == tensor.count, "\(rows[0].count) cached values for \(n) images of \(shape)")
+        tensor.withUnsafeMutableFloats { rows[0].widen(into: $0) }
+        return tensor
+    }
 
     /// Every `features/<layer>` dataset of `file`, with its stored type.
     public static func stored(in file: HDF5File) throws -> [Features] {
