@@ -12,7 +12,7 @@ KD := .build/release/kd
 DATA := data/fashion-mnist
 NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
 # The cache: runs/<name>/cache.h5, or the foreign cache a pipeline's cache.external names.
-CACHE := $(or $(shell sed -n 's/^ *external: *\([^ #]*\).*/\1/p' $(PIPELINE)),runs/$(NAME)/cache.h5)
+CACHE := $(or $(shell sed -n '/^cache:/,/^[^ #]/s/^ *external: *\([^ #}]*\).*/\1/p' $(PIPELINE)),runs/$(NAME)/cache.h5)
 SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
 # `make precompute NP=4`: 4 MPI ranks on this host, each one shard (README, "Running on a cluster").
 # As root (containers) mpirun also needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.

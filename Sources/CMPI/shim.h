@@ -5,11 +5,8 @@
 
 static inline MPI_Comm kd_MPI_COMM_WORLD(void) { return MPI_COMM_WORLD; }
 static inline MPI_Datatype kd_MPI_INT64_T(void) { return MPI_INT64_T; }
-static inline MPI_Datatype kd_MPI_DOUBLE(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype kd_MPI_CHAR(void) { return MPI_CHAR; }
 static inline MPI_Op kd_MPI_SUM(void) { return MPI_SUM; }
-static inline MPI_Op kd_MPI_MIN(void) { return MPI_MIN; }
-static inline MPI_Op kd_MPI_MAX(void) { return MPI_MAX; }
 static inline int kd_MPI_SUCCESS(void) { return MPI_SUCCESS; }
 static inline int kd_MPI_MAX_ERROR_STRING(void) { return MPI_MAX_ERROR_STRING; }
 static inline MPI_Errhandler kd_MPI_ERRORS_RETURN(void) { return MPI_ERRORS_RETURN; }

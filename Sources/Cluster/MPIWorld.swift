@@ -56,14 +56,6 @@ public final class MPIWorld: @unchecked Sendable {
         self.size = size
     }
 
-    /// Waits until every rank has called it.
-    public func barrier() throws {
-        try Self.check("MPI_Barrier") { MPI_Barrier(kd_MPI_COMM_WORLD()) }
-    }
-
-    /// The smallest of the values every rank passes (each rank gets it).
-    public func minimum(_ value: Int) throws -> Int { try reduce(value, kd_MPI_MIN(), "minimum") }
-
     /// The sum of the values every rank passes (each rank gets it).
     public func sum(_ value: Int) throws -> Int { try reduce(value, kd_MPI_SUM(), "sum") }
 

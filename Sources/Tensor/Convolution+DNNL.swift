@@ -40,7 +40,12 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
 /// The three passes of a convolution, named as the three recorded ops: `convolution`,
 /// `convolutionInputGradient`, `convolutionWeightGradient`.
 public enum ConvolutionPassKind: String, Sendable, CaseIterable {
-    case forward, inputGradient, weightGradient
+    /// `Tensor.convolution`: oneDNN's forward pass.
+    case forward
+    /// `Tensor.convolutionInputGradient`: oneDNN's backward-data pass.
+    case inputGradient
+    /// `Tensor.convolutionWeightGradient`: oneDNN's backward-weights pass.
+    case weightGradient
 
     var dnnl: ConvolutionPass {
         switch self {
@@ -56,8 +61,14 @@ extension ConvolutionKernel {
     /// `[O,C,kh,kw]` runs on: the reference for grouped ones, else the forced one if set, else the
     /// measured rule's choice.
     public static func chosen(for pass: ConvolutionPassKind, input: [Int], weight: [Int], geometry: ConvolutionGeometry) -> ConvolutionKernel {
-        guard geometry.groups == 1 else { return .reference }
-        return forced ?? measured(pass, ConvolutionSizes(input: input, weight: weight, geometry: geometry), batch: input[0])
+        choice(pass, ConvolutionSizes(input: input, weight: weight, geometry: geometry), batch: input[0])
+    }
+
+    /// The reference for grouped (depthwise) convolutions, which it runs group by group; else the
+    /// forced kernel if set, else the measured rule's choice.
+    static func choice(_ pass: ConvolutionPassKind, _ s: ConvolutionSizes, batch: Int) -> ConvolutionKernel {
+        guard s.geometry.groups == 1 else { return .reference }
+        return forced ?? measured(pass, s, batch: batch)
     }
 
     /// The measured choice for one pass of a convolution of `batch` images of sizes `s`
@@ -86,11 +97,9 @@ extension ConvolutionKernel {
 /// the order of `ConvolutionPrimitive.execute`; `out` is overwritten.
 func convolutionOnDNNL(_ pass: ConvolutionPassKind, _ first: Tensor, _ second: Tensor, into out: Tensor,
                        _ s: ConvolutionSizes, batch: Int) -> Bool {
-    // Grouped (depthwise) convolutions stay on the reference path, which runs each group.
-    guard out.dtype == .float32, s.geometry.groups == 1 else { return false }
+    let kernel = ConvolutionKernel.choice(pass, s, batch: batch)
+    guard out.dtype == .float32, kernel != .reference else { return false }
     let forced = ConvolutionKernel.forced
-    let kernel = forced ?? ConvolutionKernel.measured(pass, s, batch: batch)
-    guard kernel != .reference else { return false }
     let shape = ConvolutionShape(input: [batch, s.c, s.h, s.w], weight: [s.o, s.c, s.kh, s.kw],
                                  stride: s.geometry.stride, padding: s.geometry.padding)
     do {

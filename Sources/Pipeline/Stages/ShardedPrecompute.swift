@@ -38,7 +38,7 @@ public enum ShardedPrecompute {
         }
         let joinError = try world.broadcast(failure.map { "\($0)" } ?? "", from: 0)
         if let failure { throw failure }
-        guard joinError.isEmpty else { throw ClusterFailure(message: "rank 0 could not join the shards") }
+        guard joinError.isEmpty else { throw ClusterFailure(message: "rank 0 could not join the shards: \(joinError)") }
         return summary
     }
 
