@@ -79,40 +79,18 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
                      (kd_DNNL_ARG_WEIGHTS(), weight.0, weight.1, dnnl_query_weights_md),
                      (kd_DNNL_ARG_DST(), output.0, output.1, dnnl_query_dst_md)]
         case .backwardData:
-            var backward = dnnl_convolution_desc_t()
-            var descriptor: dnnl_primitive_desc_t?
-            do {
-                try dnnl("describing \(name)") {
-                    dnnl_convolution_backward_data_desc_init(&backward, dnnl_convolution_direct, &source.raw, &filter.raw,
-                                                             &destination.raw, strides, padding, padding)
-                }
-                try dnnl("choosing an implementation of \(name)") {
-                    dnnl_primitive_desc_create(&descriptor, &backward, attributes, engine.handle, forwardDescriptor)
-                }
-            } catch {
-                dnnl_primitive_desc_destroy(forwardDescriptor)
-                throw error
+            convolution = try backwardPrimitive(forwardDescriptor!, attributes, engine, name) { backward in
+                dnnl_convolution_backward_data_desc_init(&backward, dnnl_convolution_direct, &source.raw, &filter.raw,
+                                                         &destination.raw, strides, padding, padding)
             }
-            convolution = try Primitive(descriptor: descriptor!, hint: forwardDescriptor, engine: engine, name: name)
             roles = [(kd_DNNL_ARG_DIFF_DST(), output.0, output.1, dnnl_query_diff_dst_md),
                      (kd_DNNL_ARG_WEIGHTS(), weight.0, weight.1, dnnl_query_weights_md),
                      (kd_DNNL_ARG_DIFF_SRC(), input.0, input.1, dnnl_query_diff_src_md)]
         case .backwardWeights:
-            var backward = dnnl_convolution_desc_t()
-            var descriptor: dnnl_primitive_desc_t?
-            do {
-                try dnnl("describing \(name)") {
-                    dnnl_convolution_backward_weights_desc_init(&backward, dnnl_convolution_direct, &source.raw, &filter.raw, nil,
-                                                                &destination.raw, strides, padding, padding)
-                }
-                try dnnl("choosing an implementation of \(name)") {
-                    dnnl_primitive_desc_create(&descriptor, &backward, attributes, engine.handle, forwardDescriptor)
-                }
-            } catch {
-                dnnl_primitive_desc_destroy(forwardDescriptor)
-                throw error
+            convolution = try backwardPrimitive(forwardDescriptor!, attributes, engine, name) { backward in
+                dnnl_convolution_backward_weights_desc_init(&backward, dnnl_convolution_direct, &source.raw, &filter.raw, nil,
+                                                            &destination.raw, strides, padding, padding)
             }
-            convolution = try Primitive(descriptor: descriptor!, hint: forwardDescriptor, engine: engine, name: name)
             roles = [(kd_DNNL_ARG_SRC(), input.0, input.1, dnnl_query_src_md),
                      (kd_DNNL_ARG_DIFF_DST(), output.0, output.1, dnnl_query_diff_dst_md),
                      (kd_DNNL_ARG_DIFF_WEIGHTS(), weight.0, weight.1, dnnl_query_diff_weights_md)]
@@ -183,4 +161,23 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
             try staged(index + 1, buffers, arguments + [Argument(number: operand.number, descriptor: operand.chosen, buffer: scratch!)])
         }
     }
+}
+
+/// A backward primitive of a convolution whose forward descriptor `hint` it is made against:
+/// `describe` fills its operation descriptor. `hint` is destroyed if this fails (otherwise the
+/// primitive owns it).
+private func backwardPrimitive(_ hint: dnnl_primitive_desc_t, _ attributes: dnnl_primitive_attr_t?, _ engine: Engine, _ name: String,
+                               describe: (inout dnnl_convolution_desc_t) -> dnnl_status_t) throws -> Primitive {
+    var backward = dnnl_convolution_desc_t()
+    var descriptor: dnnl_primitive_desc_t?
+    do {
+        try dnnl("describing \(name)") { describe(&backward) }
+        try dnnl("choosing an implementation of \(name)") {
+            dnnl_primitive_desc_create(&descriptor, &backward, attributes, engine.handle, hint)
+        }
+    } catch {
+        dnnl_primitive_desc_destroy(hint)
+        throw error
+    }
+    return try Primitive(descriptor: descriptor!, hint: hint, engine: engine, name: name)
 }

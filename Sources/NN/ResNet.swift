@@ -46,11 +46,11 @@ final class BlockList<Block: Module>: Module {
 }
 
 /// ResNet-(6n+2) with filters `[stem, layer1, layer2, layer3]`.
-public final class ResNet: Module, Classifier {
+public final class ResNet: Module, Classifier, ResidualNetwork {
     /// The models.py name (`resnet8`, ..., `resnet32x4`).
     public let arch: String
     let conv1: Conv2d, bn1: BatchNorm
-    let layers: [BlockList<BasicBlock>]
+    let layers: [ResidualStage]
     let fc: Linear
     /// The three block groups (`layer1`...`layer3`), in forward order.
     public let layerNames = ["layer1", "layer2", "layer3"]
@@ -65,14 +65,14 @@ public final class ResNet: Module, Classifier {
         conv1 = Conv2d(inChannels, filters[0], kernel: 3, padding: 1, bias: false, generator: &generator)
         bn1 = BatchNorm(filters[0])
         var inPlanes = filters[0]
-        var layers: [BlockList<BasicBlock>] = []
+        var layers: [ResidualStage] = []
         for (group, planes) in filters.dropFirst().enumerated() {
-            var blocks: [BasicBlock] = []
+            var blocks: [any ResidualBlock] = []
             for index in 0..<n {
                 blocks.append(BasicBlock(inPlanes, planes, stride: group > 0 && index == 0 ? 2 : 1, generator: &generator))
                 inPlanes = planes
             }
-            layers.append(BlockList(blocks))
+            layers.append(ResidualStage(blocks))
         }
         self.layers = layers
         fc = Linear(filters.last!, classes, generator: &generator)
@@ -84,30 +84,8 @@ public final class ResNet: Module, Classifier {
     }
 
     /// `[N, C, H, W]` up to named layer `upto`: logits `[N, classes]`, the named layers' outputs, their pre-ReLU values, `[N, filters[3]]` embedding.
-    public func forward(_ x: Tensor, upto: Int? = nil) -> ModelOutput {
-        var out = bn1(conv1(x)).relu()
-        var features: [Tensor] = [], pre: [Tensor] = []
-        for (index, layer) in layers.enumerated() {
-            var last = out
-            for block in layer.blocks { (out, last) = block.forward(out) }
-            features.append(out)
-            pre.append(last)
-            if upto == index + 1 { return ModelOutput(logits: nil, features: features, preActivations: pre) }
-        }
-        let pooled = out.mean(axes: [2, 3])
-        return ModelOutput(logits: fc(pooled), features: features, preActivations: pre, embedding: pooled)
-    }
+    public func forward(_ x: Tensor, upto: Int? = nil) -> ModelOutput { residualForward(x, upto: upto) }
 
     /// Multiply-accumulates of every convolution and the classifier per image.
-    public var macsPerImage: Int {
-        var size = imageSize
-        var total = conv1.macs(height: size, width: size)
-        for layer in layers {
-            for block in layer.blocks {
-                total += block.macs(height: size, width: size)
-                size = (size - 1) / block.conv1.geometry.stride + 1
-            }
-        }
-        return total + fc.macs
-    }
+    public var macsPerImage: Int { residualMACs }
 }

@@ -67,16 +67,56 @@ public final class Bottleneck: Module, ResidualBlock {
     }
 }
 
-/// A list of residual blocks named `0`, `1`, ... (one of torchvision's `layer1`...`layer4`); ResNet.swift's `BlockList`
-/// takes one concrete block type, and a stage here holds `any ResidualBlock`.
+/// A list of residual blocks named `0`, `1`, ...: one layer of either ResNet family (RepDistiller's
+/// `layer1`...`layer3`, torchvision's `layer1`...`layer4`), its blocks `any ResidualBlock`.
 final class ResidualStage: Module {
     let blocks: [any ResidualBlock]
     init(_ blocks: [any ResidualBlock]) { self.blocks = blocks }
     override var children: [(String, Module)] { blocks.enumerated().map { (String($0.offset), $0.element) } }
 }
 
+/// What both ResNet families are: conv1 - bn1 - relu - stages of residual blocks - global average pool - fc.
+protocol ResidualNetwork: AnyObject {
+    var conv1: Conv2d { get }
+    var bn1: BatchNorm { get }
+    var layers: [ResidualStage] { get }
+    var fc: Linear { get }
+    var imageSize: Int { get }
+}
+
+extension ResidualNetwork {
+    /// `[N, C, H, W]` up to stage `upto` (1-based): logits `[N, classes]`, each stage's output, its last block's
+    /// value before the final ReLU, and the pooled `[N, channels]` embedding.
+    func residualForward(_ x: Tensor, upto: Int?) -> ModelOutput {
+        var out = bn1(conv1(x)).relu()
+        var features: [Tensor] = [], pre: [Tensor] = []
+        for (index, layer) in layers.enumerated() {
+            var last = out
+            for block in layer.blocks { (out, last) = block.forward(out) }
+            features.append(out)
+            pre.append(last)
+            if upto == index + 1 { return ModelOutput(logits: nil, features: features, preActivations: pre) }
+        }
+        let pooled = out.mean(axes: [2, 3])
+        return ModelOutput(logits: fc(pooled), features: features, preActivations: pre, embedding: pooled)
+    }
+
+    /// Multiply-accumulates of every convolution and the classifier per image.
+    var residualMACs: Int {
+        var size = imageSize
+        var total = conv1.macs(height: size, width: size)
+        for layer in layers {
+            for block in layer.blocks {
+                total += block.macs(height: size, width: size)
+                size = (size - 1) / block.stride + 1
+            }
+        }
+        return total + fc.macs
+    }
+}
+
 /// torchvision's ResNet with the CIFAR stem: conv1 (3x3) - bn1 - relu - layer1...layer4 - global average pool - fc.
-public final class TorchvisionResNet: Module, Classifier {
+public final class TorchvisionResNet: Module, Classifier, ResidualNetwork {
     /// The zoo's torchvision ResNets: the block type and the blocks per layer.
     public enum Variant: String, CaseIterable, Sendable {
         /// BasicBlock, [2, 2, 2, 2]: 11.2M parameters for 10 classes.
@@ -137,30 +177,8 @@ public final class TorchvisionResNet: Module, Classifier {
 
     /// `[N, C, H, W]` up to named layer `upto`: logits `[N, classes]`, the four layers' outputs, their last block's
     /// value before its ReLU, and the `[N, 8 width expansion]` pooled embedding.
-    public func forward(_ x: Tensor, upto: Int? = nil) -> ModelOutput {
-        var out = bn1(conv1(x)).relu()
-        var features: [Tensor] = [], pre: [Tensor] = []
-        for (index, layer) in layers.enumerated() {
-            var last = out
-            for block in layer.blocks { (out, last) = block.forward(out) }
-            features.append(out)
-            pre.append(last)
-            if upto == index + 1 { return ModelOutput(logits: nil, features: features, preActivations: pre) }
-        }
-        let pooled = out.mean(axes: [2, 3])
-        return ModelOutput(logits: fc(pooled), features: features, preActivations: pre, embedding: pooled)
-    }
+    public func forward(_ x: Tensor, upto: Int? = nil) -> ModelOutput { residualForward(x, upto: upto) }
 
     /// Multiply-accumulates of every convolution and the classifier per image.
-    public var macsPerImage: Int {
-        var size = imageSize
-        var total = conv1.macs(height: size, width: size)
-        for layer in layers {
-            for block in layer.blocks {
-                total += block.macs(height: size, width: size)
-                size = (size - 1) / block.stride + 1
-            }
-        }
-        return total + fc.macs
-    }
+    public var macsPerImage: Int { residualMACs }
 }

@@ -78,7 +78,7 @@ public enum CacheJoin {
         }
         // Read back through the mappings: every batch of every shard must show as finished.
         _ = try CacheReader(path: cache)
-        let bytes = (try FileManager.default.attributesOfItem(atPath: cache)[.size] as? NSNumber)?.intValue ?? 0
+        let bytes = try fileBytes(cache)
         return JoinSummary(path: cache, shards: count, images: total, datasets: made, fileBytes: bytes)
     }
 

@@ -15,13 +15,7 @@ public enum CacheMaterialize {
             throw ConfigError(file: output, message: "is the input; materialize into another file")
         }
         let source = try HDF5File.open(input)
-        let settings: CacheConfig
-        do {
-            settings = try JSONDecoder().decode(CacheConfig.self, from: Data((try source.attribute("cache_config").stringValue ?? "").utf8))
-        } catch {
-            throw HDF5Error(file: input, object: "/", message: "attribute 'cache_config' is not kd's cache settings as JSON (\(error))")
-        }
-        let chunkRows = settings.chunkRows
+        let chunkRows = try CacheConfig(recordedIn: source).chunkRows
         let entries = try source.walk()
         let total = entries.reduce(0) { total, entry in
             if case .dataset(let info) = entry.kind { return total + info.logicalBytes }

@@ -12,11 +12,7 @@ extension VerifyCache {
     /// error naming it.
     static func foreign(file: HDF5File, path: String, data: String?) throws -> [CacheCheck] {
         let teacher = try ForeignTeacher(file: file)
-        let settingsText = try file.attribute("cache_config").stringValue ?? ""
-        let settings: CacheConfig
-        do { settings = try JSONDecoder().decode(CacheConfig.self, from: Data(settingsText.utf8)) } catch {
-            throw HDF5Error(file: path, object: "/", message: "attribute 'cache_config' is not kd's cache settings as JSON (\(error))")
-        }
+        let settings = try CacheConfig(recordedIn: file)
         let source = try openImageSource(try data ?? (file.attribute("dataset_path").stringValue ?? ""))
         let count = try file.info("labels").shape[0], views = try file.info("views/dy").shape[0]
         var checks = [CacheCheck(name: "teacher (external)", detail: "\(teacher.description): kd cannot re-run a foreign teacher, so no row is recomputed (precompute_pytorch.py --verify N does)", passed: true)]

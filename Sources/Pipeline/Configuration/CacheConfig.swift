@@ -142,3 +142,16 @@ public struct CacheConfig: Codable, Sendable, Equatable {
         return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }
 }
+
+extension CacheConfig {
+    /// The settings a cache file records in its `cache_config` attribute; a missing attribute or
+    /// one that is not kd's settings as JSON is an error naming the file.
+    init(recordedIn file: HDF5File) throws {
+        let text = try file.hasAttribute("cache_config") ? try file.attribute("cache_config").stringValue ?? "" : ""
+        do {
+            self = try JSONDecoder().decode(CacheConfig.self, from: Data(text.utf8))
+        } catch {
+            throw HDF5Error(file: file.filePath, object: "/", message: "attribute 'cache_config' is not kd's cache settings as JSON (\(error))")
+        }
+    }
+}

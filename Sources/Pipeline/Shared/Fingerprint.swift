@@ -21,6 +21,11 @@ func absolutePath(_ path: String) -> String {
     URL(fileURLWithPath: path).standardizedFileURL.path
 }
 
+/// The size in bytes of the file at `path`; a file that cannot be examined is an error.
+func fileBytes(_ path: String) throws -> Int {
+    (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+}
+
 /// The version written into files.
 public let toolVersion = "kd 0.1"
 

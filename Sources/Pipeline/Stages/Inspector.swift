@@ -32,7 +32,7 @@ public enum Inspector {
     /// disk and compression ratio, and every attribute (long values shortened).
     public static func tree(of path: String) throws -> String {
         let file = try HDF5File.open(path)
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        let size = (try? fileBytes(path)) ?? 0
         var lines = ["\(path)  (\(formatBytes(size)))"]
         for entry in try file.walk() {
             let depth = entry.path == "/" ? 0 : entry.path.split(separator: "/").count

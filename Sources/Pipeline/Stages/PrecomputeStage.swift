@@ -116,7 +116,7 @@ public enum PrecomputeStage {
         let teacher = try ForeignTeacher(file: reader.file)
         print("precompute: the teacher is external (\(teacher.description)): its cache \(path) was written by \(teacher.writer); nothing to compute")
         let bytes = try (["labels", "images"] + reader.datasets().map(\.path)).map { ($0, try reader.file.info($0).storedBytes) }
-        let fileBytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        let fileBytes = try fileBytes(path)
         return PrecomputeSummary(path: path, rows: reader.count * reader.views, computedRows: 0, seconds: 0, groupBytes: bytes, fileBytes: fileBytes)
     }
 
@@ -247,7 +247,7 @@ public enum PrecomputeStage {
     private static func summary(_ file: HDF5File, layout: CacheLayout, computed: Int, seconds: Double) throws -> PrecomputeSummary {
         let groups = ["labels", "images"] + layout.schema.groups.flatMap { $0.datasets.map(\.path) } + ["views/dy", "views/dx", "views/flip"]
         let bytes = try groups.map { ($0, try file.info($0).storedBytes) }
-        let fileBytes = (try FileManager.default.attributesOfItem(atPath: file.filePath)[.size] as? NSNumber)?.intValue ?? 0
+        let fileBytes = try fileBytes(file.filePath)
         return PrecomputeSummary(path: file.filePath, rows: layout.count * layout.views, computedRows: computed,
                                  seconds: seconds, groupBytes: bytes, fileBytes: fileBytes)
     }
