@@ -14,7 +14,8 @@ NAME := $(shell sed -n 's/^name: *//p' $(PIPELINE))
 # The cache: runs/<name>/cache.h5, or the foreign cache a pipeline's cache.external names.
 CACHE := $(or $(shell sed -n '/^cache:/,/^[^ #]/s/^ *external: *\([^ #}]*\).*/\1/p' $(PIPELINE)),runs/$(NAME)/cache.h5)
 SHARED_CIFAR := ../shared/datasets/cifar10/train.h5
-# `make precompute NP=4`: 4 MPI ranks on this host, each one shard (README, "Running on a cluster").
+# `make precompute NP=4`: 4 MPI ranks on this host, each one shard; `make distill NP=4` deals the
+# student runs to 4 ranks, and DATA_PARALLEL=1 trains each student on all of them (README, "Running on a cluster").
 # As root (containers) mpirun also needs OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.
 NP ?= 1
 MPIRUN_FLAGS ?=
@@ -66,7 +67,7 @@ precompute: teacher
 	$(KD) verify-cache $(CACHE)
 
 distill: precompute
-	$(KD) distill --config $(PIPELINE)
+	$(MPIRUN) $(KD) distill --config $(PIPELINE) $(if $(DATA_PARALLEL),--data-parallel)
 
 test: deps
 	swift build --build-tests

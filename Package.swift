@@ -34,12 +34,12 @@ let package = Package(
         .target(name: "DNNL", dependencies: ["CDNNL"]),
         // The processes of an mpirun/srun launch (rank, size, a few collectives); no MPI call
         // at all in a process started without a launcher.
-        .target(name: "Cluster", dependencies: ["CMPI"]),
+        .target(name: "Cluster", dependencies: ["CMPI", "Parallel"]),
 
         // Tensors with reverse-mode autodiff that differentiates its own backward pass.
         .target(name: "Tensor", dependencies: ["BLAS", "DNNL", "Parallel"], swiftSettings: releaseFlags),
 
-        .target(name: "NN", dependencies: ["Tensor"], swiftSettings: releaseFlags),
+        .target(name: "NN", dependencies: ["Tensor", "Parallel"], swiftSettings: releaseFlags),
         .target(name: "Losses", dependencies: ["Tensor"], swiftSettings: releaseFlags),
         .target(name: "Optimizers", dependencies: ["Tensor"], swiftSettings: releaseFlags),
 
@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "BLASTests", dependencies: ["BLAS"]),
         .testTarget(name: "DNNLTests", dependencies: ["DNNL"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Parallel"]),
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Tensor", "HDF5"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Tensor", "Losses", "Optimizers", "Checkpoints", "HDF5", "TestSupport"],
                     resources: [.copy("Fixtures")]),

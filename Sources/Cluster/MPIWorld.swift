@@ -1,8 +1,10 @@
 // The processes of one `mpirun` (or `srun`) launch: who this process is among them and the few
 // collective operations the pipeline needs (a barrier, agreeing on small integers, sharing a
-// message). A process started without a launcher never initialises MPI and runs alone.
+// message) and, as a `ProcessGroup`, the sums of data-parallel training. A process started
+// without a launcher never initialises MPI and runs alone.
 internal import CMPI
 import Foundation
+import Parallel
 
 /// A failed MPI call: what was being done and the library's own message.
 public struct MPIError: Error, CustomStringConvertible, Sendable {
@@ -21,6 +23,8 @@ public final class MPIWorld: @unchecked Sendable {
     public let rank: Int
     /// The number of processes in the launch.
     public let size: Int
+    /// Seconds spent in the floating-point sums so far (waiting for the slowest rank included).
+    public private(set) var sumSeconds = 0.0
     private var finalized = false
 
     /// Environment variables a launcher sets in each process it starts: Open MPI's `mpirun`
@@ -77,11 +81,39 @@ public final class MPIWorld: @unchecked Sendable {
         return String(decoding: bytes.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Whether every rank passes true.
+    public func all(_ value: Bool) throws -> Bool { try sum(value ? 1 : 0) == size }
+
+    /// Waits until every rank has called it.
+    public func barrier() throws { try Self.check("MPI_Barrier") { MPI_Barrier(kd_MPI_COMM_WORLD()) } }
+
+    /// Ends every process of the launch with `message` on standard error and exit status `code`:
+    /// what a rank does when a collective it was in cannot go on.
+    public func abort(_ message: String, code: Int32 = 1) -> Never {
+        FileHandle.standardError.write(Data("rank \(rank) of \(size): \(message); ending every rank\n".utf8))
+        _ = MPI_Abort(kd_MPI_COMM_WORLD(), code)
+        exit(code)
+    }
+
     /// Ends MPI in this process (once; later calls do nothing). Every rank must call it.
     public func finalize() throws {
         guard !finalized else { return }
         finalized = true
         try Self.check("MPI_Finalize") { MPI_Finalize() }
+    }
+
+    /// An in-place `MPI_Allreduce` sum of `count` elements of `type` at `values`; a failure ends the launch.
+    private func sumInPlace(_ values: UnsafeMutableRawPointer?, count: Int, type: MPI_Datatype, _ what: String) {
+        guard count > 0 else { return }
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { sumSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        do {
+            try Self.check("MPI_Allreduce (\(what))") {
+                MPI_Allreduce(kd_MPI_IN_PLACE(), values, Int32(count), type, kd_MPI_SUM(), kd_MPI_COMM_WORLD())
+            }
+        } catch {
+            abort("\(error)")
+        }
     }
 
     /// Runs one MPI call and throws its error string when it does not return `MPI_SUCCESS`.
@@ -92,5 +124,18 @@ public final class MPIWorld: @unchecked Sendable {
         var length: Int32 = 0
         _ = MPI_Error_string(code, &text, &length)
         throw MPIError(message: "\(call) failed: \(String(cString: text))")
+    }
+}
+
+
+extension MPIWorld: ProcessGroup {
+    /// Sums `values` over the ranks in place (`MPI_Allreduce`); a failure ends the launch.
+    public func sum(_ values: UnsafeMutableBufferPointer<Float>) {
+        sumInPlace(values.baseAddress, count: values.count, type: kd_MPI_FLOAT(), "\(values.count) floats")
+    }
+
+    /// Sums `values` over the ranks in place (`MPI_Allreduce`); a failure ends the launch.
+    public func sum(_ values: UnsafeMutableBufferPointer<Double>) {
+        sumInPlace(values.baseAddress, count: values.count, type: kd_MPI_DOUBLE(), "\(values.count) doubles")
     }
 }

@@ -1,4 +1,5 @@
 // The basic layers: convolution, batch norm, linear, and the parameter-free ones.
+import Parallel
 import Tensor
 
 /// 2-D convolution, weight `[out, in/groups, k, k]`, optional bias `[out]`; input `[N, in, H, W]`.
@@ -41,7 +42,8 @@ public final class Conv2d: Module {
 }
 
 /// Batch normalisation over axis 1 of `[N, C, ...]` (PyTorch's BatchNorm2d and BatchNorm1d):
-/// batch statistics while training, running averages (momentum 0.1) in evaluation.
+/// batch statistics while training (synchronised across `DataParallel.group` when one is set),
+/// running averages (momentum 0.1) in evaluation.
 public final class BatchNorm: Module {
     /// `[C]` scale (gamma), trainable, initially 1.
     public let weight: Tensor
@@ -84,8 +86,15 @@ public final class BatchNorm: Module {
             return Tensor.batchNormInference(x, gamma: weight, beta: bias, runningMean: runningMean,
                                              runningVariance: runningVariance, eps: eps)
         }
-        let (output, mean, variance) = Tensor.batchNorm(x, gamma: weight, beta: bias, eps: eps)
-        let perChannel = Double(x.count / x.shape[1])
+        let output: Tensor, mean: Tensor, variance: Tensor, perChannel: Double
+        if let group = DataParallel.group {
+            // The whole batch's statistics, across the processes that each hold a slice of it.
+            let synchronized = Tensor.synchronizedBatchNorm(x, gamma: weight, beta: bias, eps: eps, group: group)
+            (output, mean, variance, perChannel) = (synchronized.output, synchronized.mean, synchronized.variance, Double(synchronized.count))
+        } else {
+            (output, mean, variance) = Tensor.batchNorm(x, gamma: weight, beta: bias, eps: eps)
+            perChannel = Double(x.count / x.shape[1])
+        }
         runningMean.update(adding: mean, scaledBy: momentum, keeping: 1 - momentum)
         runningVariance.update(adding: variance, scaledBy: momentum * perChannel / Swift.max(1, perChannel - 1), keeping: 1 - momentum)
         batchesTracked.update(adding: Tensor.ones([], dtype: batchesTracked.dtype), scaledBy: 1)

@@ -23,6 +23,7 @@ enum Op {
     case gather(IndexList)
     case scatterAdd(IndexList)
     case batchNorm(eps: Double)
+    case synchronizedBatchNorm(SynchronizedStatistics)
     case marginSquares(Double)
     case channelPowerSum(Double)
     case noiseContrast(NoiseContrast)
@@ -118,6 +119,12 @@ enum Derivatives {
             return [g.gathered(indices, shape: a.shape)]
         case .batchNorm(let eps):
             return batchNormVJP(inputs, saved: node.saved, g: g, eps: eps)
+        case .synchronizedBatchNorm(let statistics):
+            // Data-parallel students refuse terms that differentiate twice (DataParallelPlan).
+            precondition(!GradMode.isRecording, "synchronised batch norm has no second derivative")
+            let (gx, ggamma, gbeta) = Tensor.synchronizedBatchNormBackward(inputs[0], g, gamma: inputs[1], mean: node.saved[0],
+                                                                           invstd: node.saved[1], statistics: statistics)
+            return [needed(0) ? gx : nil, needed(1) ? ggamma : nil, needed(2) ? gbeta : nil]
         case .marginSquares(let margin):
             return [Tensor.marginSquaresGradient(a, mask: inputs[1], margin: margin, upstream: g), nil]
         case .channelPowerSum(let p):

@@ -1,6 +1,8 @@
 // Batch normalisation over axis 1 (channels) of `[N,C,...]`, and L2 normalisation along an axis.
 // Training-mode batch norm has a fused kernel both ways; when the backward pass is itself recorded
 // (double backpropagation) its derivative is written with ordinary ops instead (Derivatives.swift).
+// Synchronised batch norm, for data-parallel training, takes its statistics over the whole batch
+// split across a `ProcessGroup`, accumulating in float64; it has a first derivative only.
 import Parallel
 
 /// Per-channel layout of `[N,C,rest...]`: `n` outer blocks of `c` channels of `inner` elements.
@@ -101,7 +103,134 @@ private func batchNormBackwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ 
     }
 }
 
+/// Per-channel sums in float64 over `[N,C,...]` of `term(channel, offset)` for every element offset
+/// of the channel, channels split over the compute threads.
+private func channelSums(_ layout: ChannelLayout, parallel: Bool, _ term: @Sendable (_ channel: Int, _ offset: Int) -> Double) -> [Double] {
+    var sums = [Double](repeating: 0, count: layout.c)
+    sums.withUnsafeMutableBufferPointer { buffer in
+        let result = SendablePointer(base: buffer.baseAddress!)
+        parallelRanges(layout.c, workers: parallel ? ComputeThreads.count : 1) { _, channels in
+            for channel in channels {
+                var total = 0.0
+                for block in 0..<layout.n {
+                    let offset = (block * layout.c + channel) * layout.inner
+                    for i in 0..<layout.inner { total += term(channel, offset + i) }
+                }
+                result.base[channel] = total
+            }
+        }
+    }
+    return sums
+}
+
+private func synchronizedBatchNormForwardKernel<T: TensorScalar>(
+    _: T.Type, _ x: Tensor, _ gamma: Tensor, _ beta: Tensor, _ out: Tensor, _ mean: Tensor, _ invstd: Tensor, _ variance: Tensor,
+    eps: Double, group: any ProcessGroup
+) -> Int {
+    let layout = ChannelLayout(x.shape)
+    let parallel = x.count >= parallelThreshold
+    let px = SendablePointer(base: x.pointer(T.self))
+    var totals = channelSums(layout, parallel: parallel) { _, offset in Double(px.base[offset]) } + [Double(layout.perChannel)]
+    totals.withUnsafeMutableBufferPointer { group.sum($0) }
+    let count = totals[layout.c]
+    let means = totals.prefix(layout.c).map { $0 / count }
+    var squares = channelSums(layout, parallel: parallel) { channel, offset in
+        let d = Double(px.base[offset]) - means[channel]
+        return d * d
+    }
+    squares.withUnsafeMutableBufferPointer { group.sum($0) }
+    let (po, pg, pb) = (out.pointer(T.self), gamma.pointer(T.self), beta.pointer(T.self))
+    let (pm, pi, pv) = (mean.pointer(T.self), invstd.pointer(T.self), variance.pointer(T.self))
+    for channel in 0..<layout.c {
+        let v = squares[channel] / count
+        let inv = 1 / (v + eps).squareRoot()
+        let scale = Double(pg[channel]) * inv, shift = Double(pb[channel]) - Double(pg[channel]) * inv * means[channel]
+        let (s, b) = (T(scale), T(shift))
+        for block in 0..<layout.n {
+            let offset = (block * layout.c + channel) * layout.inner
+            for i in 0..<layout.inner { po[offset + i] = px.base[offset + i] * s + b }
+        }
+        (pm[channel], pi[channel], pv[channel]) = (T(means[channel]), T(inv), T(v))
+    }
+    return Int(count)
+}
+
+private func synchronizedBatchNormBackwardKernel<T: TensorScalar>(
+    _: T.Type, _ x: Tensor, _ g: Tensor, _ gamma: Tensor, _ mean: Tensor, _ invstd: Tensor, _ gx: Tensor, _ ggamma: Tensor,
+    _ gbeta: Tensor, count: Int, group: any ProcessGroup
+) {
+    let layout = ChannelLayout(x.shape)
+    let parallel = x.count >= parallelThreshold
+    let (px, pgrad) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: g.pointer(T.self)))
+    let (pm, pi) = (SendablePointer(base: mean.pointer(T.self)), SendablePointer(base: invstd.pointer(T.self)))
+    let localG = channelSums(layout, parallel: parallel) { _, offset in Double(pgrad.base[offset]) }
+    let localGX = channelSums(layout, parallel: parallel) { channel, offset in
+        Double(pgrad.base[offset]) * Double(px.base[offset] - pm.base[channel]) * Double(pi.base[channel])
+    }
+    // This process's share of the parameter gradients (the caller sums those with the others);
+    // the input gradient needs the whole batch's sums.
+    var sums = localG + localGX
+    sums.withUnsafeMutableBufferPointer { group.sum($0) }
+    let (pgx, pgamma, pgg, pgb) = (gx.pointer(T.self), gamma.pointer(T.self), ggamma.pointer(T.self), gbeta.pointer(T.self))
+    for channel in 0..<layout.c {
+        let (m, inv) = (pm.base[channel], pi.base[channel])
+        let scale = pgamma[channel] * inv
+        let (meanG, meanGX) = (T(sums[channel] / Double(count)), T(sums[layout.c + channel] / Double(count)))
+        for block in 0..<layout.n {
+            let offset = (block * layout.c + channel) * layout.inner
+            for i in 0..<layout.inner {
+                let xhat = (px.base[offset + i] - m) * inv
+                pgx[offset + i] = scale * (pgrad.base[offset + i] - meanG - xhat * meanGX)
+            }
+        }
+        (pgg[channel], pgb[channel]) = (T(localGX[channel]), T(localG[channel]))
+    }
+}
+
+/// The processes a synchronised batch norm reduced over, and the whole batch's elements per channel.
+struct SynchronizedStatistics {
+    let group: any ProcessGroup
+    let count: Int
+}
+
 extension Tensor {
+    /// Training-mode batch norm of `[N,C,...]` whose statistics are those of the whole batch split
+    /// over `group` (each process holds its `[n_r,C,...]`): sums and squared deviations are
+    /// accumulated in float64 and summed across the processes. Returns the output, the whole
+    /// batch's mean and (biased) variance, and its elements per channel (for the unbiased running
+    /// variance). Its backward pass sums the gradient statistics across the processes too; it has
+    /// no second derivative.
+    public static func synchronizedBatchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Double, group: any ProcessGroup)
+        -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int) {
+        precondition(x.rank >= 2 && gamma.shape == [x.shape[1]] && beta.shape == [x.shape[1]],
+                     "batch norm of \(x.shape) with gamma \(gamma.shape) and beta \(beta.shape)")
+        let channels = x.shape[1]
+        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        let mean = Tensor(uninitializedShape: [channels], dtype: x.dtype)
+        let invstd = Tensor(uninitializedShape: [channels], dtype: x.dtype)
+        let variance = Tensor(uninitializedShape: [channels], dtype: x.dtype)
+        let count = switch x.dtype {
+        case .float32: synchronizedBatchNormForwardKernel(Float.self, x, gamma, beta, out, mean, invstd, variance, eps: eps, group: group)
+        case .float64: synchronizedBatchNormForwardKernel(Double.self, x, gamma, beta, out, mean, invstd, variance, eps: eps, group: group)
+        }
+        out.recorded(.synchronizedBatchNorm(SynchronizedStatistics(group: group, count: count)), [x, gamma, beta], saved: [mean, invstd])
+        return (out, mean, variance, count)
+    }
+
+    /// The synchronised batch norm's backward: this process's gradients for x, gamma and beta.
+    static func synchronizedBatchNormBackward(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor, invstd: Tensor,
+                                              statistics: SynchronizedStatistics) -> (Tensor, Tensor, Tensor) {
+        let gx = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
+        let ggamma = Tensor(uninitializedShape: gamma.shape, dtype: x.dtype)
+        let gbeta = Tensor(uninitializedShape: gamma.shape, dtype: x.dtype)
+        let (count, group) = (statistics.count, statistics.group)
+        switch x.dtype {
+        case .float32: synchronizedBatchNormBackwardKernel(Float.self, x, g, gamma, mean, invstd, gx, ggamma, gbeta, count: count, group: group)
+        case .float64: synchronizedBatchNormBackwardKernel(Double.self, x, g, gamma, mean, invstd, gx, ggamma, gbeta, count: count, group: group)
+        }
+        return (gx, ggamma, gbeta)
+    }
+
     /// Training-mode batch norm of `[N,C,...]` with batch statistics over every axis but 1:
     /// `gamma * (x - mean) / sqrt(var + eps) + beta`. Returns the output and the batch mean and
     /// (biased) variance, for the running averages.

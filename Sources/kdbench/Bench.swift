@@ -12,6 +12,7 @@ struct KDBench {
         ("cache", CacheBench.run),
         ("precompute", PrecomputeBench.run),
         ("join", JoinBench.run),
+        ("imagenet", ImageNetEstimate.run),
     ]
 
     static func main() throws {

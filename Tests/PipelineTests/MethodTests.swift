@@ -100,7 +100,7 @@ let testSGD = "optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay
                 let input = context.train.batch(indices, normalization: context.normalization)
                 input.requiresGrad = true
                 let batch = context.batch(input: input, output: prepared.model.forward(input, upto: nil), indices: indices, labels: labels,
-                                          step: TrainingStep(epoch: 1, batch: 0, batches: 1))
+                                          step: TrainingStep(epoch: 1, batch: 0, batches: 1, wholeBatch: indices))
                 return try prepared.terms[0].prepared.loss(batch).item
             }
             let none = try loss(labels: [Bool](repeating: false, count: 300)), all = try loss(labels: [Bool](repeating: true, count: 300))
@@ -139,7 +139,7 @@ let testSGD = "optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay
         let input = context.train.batch(indices, normalization: context.normalization)
         let output = prepared.model.forward(input, upto: nil)
         let batch = context.batch(input: input, output: output, indices: indices, labels: [Bool](repeating: true, count: 300),
-                                  step: TrainingStep(epoch: 1, batch: 0, batches: 1))
+                                  step: TrainingStep(epoch: 1, batch: 0, batches: 1, wholeBatch: indices))
         let loss = try prepared.terms[0].prepared.loss(batch).item
         #expect(loss < 1e-10, "the teacher against its own maps: \(loss)")
         // With the default maps (sum_p, p = 2) for the student, as before, the same images differ.

@@ -27,10 +27,13 @@ public struct StudentConfig: Codable, Sendable {
     public var terms: [WeightedTerm]
     /// A stage trained before the main one (FitNet hints, activation boundaries), or nil.
     public var initStage: InitStageEntry?
+    /// Under `mpirun`, train each seed on every rank at once, each taking its slice of every
+    /// batch (`kd distill --data-parallel` does so for every student that can). Alone it changes nothing.
+    public var dataParallel: Bool?
 
     enum CodingKeys: String, CodingKey {
         case name, method, arch, epochs, seeds, labels, optimizer, terms
-        case batchSize = "batch_size", initStage = "init_stage"
+        case batchSize = "batch_size", initStage = "init_stage", dataParallel = "data_parallel"
     }
 
     /// Whether the main stage reads the teacher: then the student trains on every image (with
@@ -40,6 +43,19 @@ public struct StudentConfig: Codable, Sendable {
     /// The training settings of one seed's main stage, for the shared training loop.
     func training(seed: UInt64) -> TrainingConfig {
         TrainingConfig(arch: arch, epochs: epochs, batchSize: batchSize, seed: seed, optimizer: optimizer, augment: .none)
+    }
+
+    /// Why splitting this student's batches over processes would change what it learns, or nil
+    /// when N processes train the weights one would. `prepared` is the student bound to a cache.
+    func dataParallelObstacle(_ prepared: PreparedStudent) -> String? {
+        for entry in terms {
+            if let reason = type(of: entry.term).dataParallelObstacle { return "the \(type(of: entry.term).name) term \(reason)" }
+        }
+        if let entry = initStage, let reason = type(of: entry.stage).dataParallelObstacle { return "the \(type(of: entry.stage).kind) stage \(reason)" }
+        if prepared.terms.contains(where: { $0.prepared.differentiatesInput }) {
+            return "a term differentiates the student twice, and synchronised batch norm has a first derivative only"
+        }
+        return nil
     }
 
     func validate(_ file: String) throws {

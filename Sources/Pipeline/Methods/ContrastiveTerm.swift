@@ -13,6 +13,8 @@ import Tensor
 public struct ContrastiveTerm: LossTerm {
     /// The name in a pipeline file (`loss: crd`).
     public static let name = "crd"
+    /// Its memory banks move with every batch's embeddings.
+    public static let dataParallelObstacle: String? = "updates its memory banks from each batch, which each process would do with its slice alone"
     /// The projection heads' output size (RepDistiller's feat_dim).
     public let dimension: Int
     /// Negatives per image (nce_k).

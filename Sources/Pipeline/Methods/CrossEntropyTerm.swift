@@ -8,6 +8,8 @@ public struct CrossEntropyTerm: LossTerm {
     public static let name = "ce"
     /// False: the term reads labels only.
     public var usesTeacher: Bool { false }
+    /// A mean over the batch's labelled images.
+    public static let averagedImages = AveragedImages.labelled
 
     /// Needs nothing from the cache.
     public func prepare(_ setup: TermSetup) throws -> any PreparedTerm { Prepared() }

@@ -10,6 +10,8 @@ import Tensor
 public struct DISTTerm: LogitComparisonTerm {
     /// The name in a pipeline file (`loss: dist`).
     public static let name = "dist"
+    /// Its intra-class relation correlates each class's probabilities over the batch's images.
+    public static let dataParallelObstacle: String? = "correlates the images of a batch with each other (the intra-class relation)"
     /// The weight of the inter-class relation.
     public let beta: Double
     /// The weight of the intra-class relation.

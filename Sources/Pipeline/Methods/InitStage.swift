@@ -8,8 +8,15 @@ import Tensor
 public protocol InitStage: Codable, Sendable {
     /// The name in a pipeline file (`kind: hint`).
     static var kind: String { get }
+    /// Why the stage changes when a batch is split over data-parallel processes, or nil (a mean over images).
+    static var dataParallelObstacle: String? { get }
     /// Binds the stage to a student and a cache, checking names and shapes, and makes its connectors.
     func prepare(_ setup: TermSetup) throws -> any PreparedInitStage
+}
+
+extension InitStage {
+    /// By default a mean over images.
+    public static var dataParallelObstacle: String? { nil }
 }
 
 /// An initialisation stage bound to one run of a student.

@@ -14,6 +14,13 @@ public protocol LossTerm: Codable, Sendable {
     /// Whether the term reads the teacher. A student whose terms all read only labels trains on
     /// its labelled images alone; any other student sees every image.
     var usesTeacher: Bool { get }
+    /// Why the term changes when a batch is split over data-parallel processes (it relates a
+    /// batch's images to each other, or keeps state each process would update alone), or nil
+    /// for a mean over the batch's images of a value per image.
+    static var dataParallelObstacle: String? { get }
+    /// The images the term's value is a mean over: a batch split over data-parallel processes
+    /// weights each process's value by its share of them.
+    static var averagedImages: AveragedImages { get }
     /// Binds the term to a student and a cache: resolves layer names and cache groups, checks
     /// shapes, and creates what the term trains or keeps (heads, memory banks).
     func prepare(_ setup: TermSetup) throws -> any PreparedTerm
@@ -22,6 +29,18 @@ public protocol LossTerm: Codable, Sendable {
 extension LossTerm {
     /// By default a term reads the teacher.
     public var usesTeacher: Bool { true }
+    /// By default a mean over images: splitting the batch does not change it.
+    public static var dataParallelObstacle: String? { nil }
+    /// By default every image of the batch.
+    public static var averagedImages: AveragedImages { .all }
+}
+
+/// The images of a batch a loss term averages over.
+public enum AveragedImages: Sendable {
+    /// Every image.
+    case all
+    /// The images whose labels the student may use (cross-entropy).
+    case labelled
 }
 
 /// A loss term bound to one run of a student.

@@ -1,7 +1,9 @@
 // `kd distill`: every configured student, trained from the cache alone (the teacher is run only
 // once, to know its test-set predictions for the agreement column, unless `--online-teacher`
 // computes its targets live), seed by seed, with an optional initialisation stage, then a report
-// comparing them.
+// comparing them. Under `mpirun` the (student, seed) runs are dealt to the ranks, and data-parallel
+// students train on every rank at once; rank 0 writes the report when all are done.
+import Cluster
 import Datasets
 import Foundation
 import HDF5
@@ -58,6 +60,11 @@ public struct DistillOptions: Sendable {
     public var restart = false
     /// Compute threads per run; the same seed and count give the same weights.
     public var threads = ComputeThreads.count
+    /// The ranks of an MPI launch, when started by one: runs are dealt to them.
+    public var world: MPIWorld?
+    /// Train every student that can data-parallel over the ranks (as `data_parallel: true` on
+    /// each); the others are dealt, saying why.
+    public var dataParallel = false
 
     /// Every student and seed, resumed, on all cores.
     public init() {}
@@ -81,25 +88,72 @@ public enum DistillStage {
         let cacheLock = try RunLock(layout.cacheLock, target: layout.cache, shared: true)
         defer { withExtendedLifetime(cacheLock) {} }
         let context = try DistillContext(config, onlineTeacher: options.onlineTeacher)
-        // Every student's methods against this cache, before any training.
-        for student in students { _ = try PreparedStudent(student, context: context, seed: student.seeds[0]) }
+        let world = options.world
+        // Every student's methods against this cache, before any training, and who trains data-parallel.
+        var dataParallel: Set<String> = []
+        for student in students {
+            let prepared = try PreparedStudent(student, context: context, seed: student.seeds[0])
+            switch (student.dataParallel == true, options.dataParallel, student.dataParallelObstacle(prepared)) {
+            case (true, _, let obstacle?):
+                throw ConfigError(file: "pipeline \(config.name)", message: "students.\(student.name): data_parallel: \(obstacle)")
+            case (false, true, let obstacle?):
+                if (world?.rank ?? 0) == 0 { print("distill: \(student.name) trains on one rank per run: \(obstacle)") }
+            case (true, _, nil), (false, true, nil):
+                dataParallel.insert(student.name)
+            case (false, false, _):
+                break
+            }
+        }
+        let together = { (student: StudentConfig) in dataParallel.contains(student.name) }
+        // Data-parallel runs first, every rank in each; then the others, dealt round the ranks.
+        let shared = tasks.filter { together($0.student) }, dealt = tasks.filter { !together($0.student) }
+        let mine = shared + dealt.enumerated().filter { $0.offset % (world?.size ?? 1) == (world?.rank ?? 0) }.map(\.element)
         var runs: [StudentRun] = []
         var stopped: [StoppedRun] = []
-        for (student, seed) in tasks {
+        var failure: Error?
+        for (student, seed) in mine {
+            let group = together(student) ? world : nil
+            let leads = (group?.rank ?? 0) == 0
             let folder = layout.student(student.name, seed: seed, online: options.onlineTeacher)
             do {
+                let (start, summed) = (Date(), group?.sumSeconds ?? 0)
                 runs.append(try train(student, seed: seed, context: context, config: config, configText: configText, folder: folder,
-                                      restart: options.restart, threads: options.threads))
-                try? FileManager.default.removeItem(atPath: folder.stopped)
+                                      restart: options.restart, threads: options.threads, group: group))
+                if let group, leads {
+                    let seconds = Date().timeIntervalSince(start), inSums = group.sumSeconds - summed
+                    print(String(format: "%@ seed %llu: %@ of %@ in MPI sums over %d ranks (%.1f%%: gradients, batch-norm statistics, "
+                                 + "evaluation, and waiting for the slowest rank)", student.name, seed, formatDuration(inSums),
+                                 formatDuration(seconds), group.size, 100 * inSums / Swift.max(seconds, 1e-9)))
+                }
+                if leads { try? FileManager.default.removeItem(atPath: folder.stopped) }
             } catch let error as TrainingError {
                 // A diverging student stops alone; the others go on, and the report lists it.
+                // Data-parallel, every rank stops at the same batch; rank 0 records it.
+                guard leads else { continue }
                 FileHandle.standardError.write(Data("distill: \(student.name) seed \(seed) stopped: \(error)\n".utf8))
                 let run = StoppedRun(student: student.name, seed: seed, epoch: error.epoch, reason: error.message)
                 try run.write(to: folder)
                 stopped.append(run)
+            } catch {
+                // The other ranks of a data-parallel run would wait for this one for ever.
+                if let group = world, together(student) { group.abort("distill: \(student.name) seed \(seed): \(error)") }
+                guard world != nil else { throw error }
+                failure = error
+                break
             }
         }
         defer { if !stopped.isEmpty { FileHandle.standardError.write(Data("distill: \(stopped.count) of \(tasks.count) runs stopped\n".utf8)) } }
+        if let world {
+            // Rank 0 reports once every rank is done; a rank that failed lost only its unfinished runs.
+            let failed = try world.sum(failure == nil ? 0 : 1), stoppedAnywhere = try world.sum(stopped.count)
+            if let failure { throw failure }
+            guard failed == 0 else {
+                throw ClusterFailure(message: "\(failed) of \(world.size) ranks failed (their errors above); rerun to resume their runs")
+            }
+            if let first = stopped.first { throw StoppedRunsError(runs: stopped, first: first) }
+            guard world.rank == 0 else { return runs }
+            if stoppedAnywhere > 0 { throw ClusterFailure(message: "\(stoppedAnywhere) run(s) stopped on other ranks (their stopped.json)") }
+        }
         if options.onlineTeacher {
             for run in runs {
                 print(String(format: "%@ seed %llu with the online teacher: last %.2f%%, best %.2f%%, %@ training, %.0f img/s", run.student,
@@ -139,21 +193,26 @@ public enum DistillStage {
         for student in students {
             let model = try make(student.arch)
             let probe = GradMode.withoutGrad { model.forward(Tensor.zeros([2, source.channels, source.height, source.width]), upto: nil) }
-            _ = try PreparedStudent(student, setup: TermSetup(owner: "students.\(student.name)", file: file, student: model, probe: probe,
-                                                              schema: schema, cachePath: "\(file)'s cache settings", images: source.count, seed: 0))
+            let prepared = try PreparedStudent(student, setup: TermSetup(owner: "students.\(student.name)", file: file, student: model, probe: probe,
+                                                                         schema: schema, cachePath: "\(file)'s cache settings", images: source.count, seed: 0))
+            if student.dataParallel == true, let obstacle = student.dataParallelObstacle(prepared) {
+                throw ConfigError(file: file, message: "students.\(student.name): data_parallel: \(obstacle)")
+            }
         }
     }
 
-    /// Trains one student with one seed in `folder`: the initialisation stage if any, then the main stage.
+    /// Trains one student with one seed in `folder`: the initialisation stage if any, then the
+    /// main stage; data-parallel over `group` when given (rank 0 then locks and writes the folder).
     static func train(_ student: StudentConfig, seed: UInt64, context: DistillContext, config: PipelineConfig,
-                      configText: String, folder: RunFolder, restart: Bool, threads: Int) throws -> StudentRun {
-        let lock = try RunLock(folder.lock, target: folder.path)
+                      configText: String, folder: RunFolder, restart: Bool, threads: Int, group: (any ProcessGroup)? = nil) throws -> StudentRun {
+        let leads = (group?.rank ?? 0) == 0
+        let lock = leads ? try RunLock(folder.lock, target: folder.path) : nil
         defer { withExtendedLifetime(lock) {} }
         let prepared = try PreparedStudent(student, context: context, seed: seed)
         let model = prepared.model
         let labelled = context.labelled(student.labels)
-        print("student \(student.name) (\(student.method), \(student.arch), \(model.parameterCount) parameters), seed \(seed), "
-              + "\(labelled.indices.count) labelled images")
+        if leads { print("student \(student.name) (\(student.method), \(student.arch), \(model.parameterCount) parameters), seed \(seed), "
+              + "\(labelled.indices.count) labelled images" + (group.map { ", data-parallel over \($0.size) ranks" } ?? "")) }
         let attributes = TeacherStage.checkpointAttributes(config, classes: context.classes, configText: configText)
         var initSeconds = 0.0
         if let (entry, stage) = prepared.initStage {
@@ -163,6 +222,7 @@ public enum DistillStage {
             let trainer = context.trainer(model, config: settings, folder: folder.initStage, name: "\(student.name) \(type(of: entry.stage).kind)",
                                           attributes: attributes, indices: nil, threads: threads)
             trainer.settingsText = student.settings(seed: seed, stage: "init_stage")
+            trainer.group = group
             trainer.extraParameters = stage.parameters
             trainer.epochMetrics = stage.epochMetrics
             initSeconds = try trainer.run(restart: restart) { input, indices, step in
@@ -174,6 +234,7 @@ public enum DistillStage {
         let trainer = context.trainer(model, config: student.training(seed: seed), folder: folder, name: student.name,
                                       attributes: attributes, indices: student.usesTeacher ? nil : labelled.indices, threads: threads)
         trainer.settingsText = student.settings(seed: seed, stage: "main")
+        trainer.group = group
         trainer.teacherPredictions = context.teacherPredictions
         trainer.extraParameters = prepared.terms.flatMap { $0.prepared.parameters }
         trainer.extraState = prepared.terms.flatMap { $0.prepared.state }
@@ -189,7 +250,8 @@ public enum DistillStage {
             let values = try prepared.terms.map { try $0.prepared.loss(batch) }
             termMeans.add(values.map { Double($0.item) }, count: indices.count)
             let total = zip(prepared.terms, values).reduce(Tensor(0)) { total, term in
-                total + term.0.entry.weight(epoch: step.epoch, of: student.epochs, progress: step.progress) * term.1
+                let weight = term.0.entry.weight(epoch: step.epoch, of: student.epochs, progress: step.progress)
+                return total + weight * splitBatchWeight(type(of: term.0.entry.term).averagedImages, indices: indices, step: step, labelled: labelled.mask) * term.1
             }
             return (total, batch.logits)
         }
@@ -198,10 +260,25 @@ public enum DistillStage {
                              labelledImages: labelled.indices.count, bestAccuracy: summary.bestAccuracy, bestEpoch: summary.bestEpoch,
                              lastAccuracy: summary.lastAccuracy, agreement: summary.lastAgreement,
                              trainSeconds: initSeconds + summary.trainSeconds, imagesPerSecond: summary.imagesPerSecond)
+        guard leads else { return run }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(run).write(to: URL(fileURLWithPath: folder.summary), options: .atomic)
         return run
+    }
+}
+
+/// 1 alone. Data-parallel, the trainer weights each process's loss by its share of the batch's
+/// images; a term averaging over the labelled images alone is reweighted to its share of those.
+func splitBatchWeight(_ averaged: AveragedImages, indices: [Int], step: TrainingStep, labelled: [Bool]) -> Double {
+    guard indices.count != step.wholeBatch.count else { return 1 }
+    switch averaged {
+    case .all:
+        return 1
+    case .labelled:
+        let own = indices.filter { labelled[$0] }.count, all = step.wholeBatch.filter { labelled[$0] }.count
+        guard all > 0 else { return 0 }
+        return (Double(own) / Double(all)) * (Double(step.wholeBatch.count) / Double(indices.count))
     }
 }
 
@@ -258,12 +335,15 @@ public struct StoppedRunsError: Error, CustomStringConvertible {
 }
 
 extension StudentConfig {
-    /// What identifies one seed's stage in its checkpoints: the whole student, the seed and the stage.
+    /// What identifies one seed's stage in its checkpoints: the whole student, the seed and the
+    /// stage; not whether it trains data-parallel, which gives the same weights.
     func settings(seed: UInt64, stage: String) -> String {
         struct Settings: Encodable { var student: StudentConfig; var seed: UInt64; var stage: String }
+        var student = self
+        student.dataParallel = nil
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(Settings(student: self, seed: seed, stage: stage))) ?? Data(), as: UTF8.self)
+        return String(decoding: (try? encoder.encode(Settings(student: student, seed: seed, stage: stage))) ?? Data(), as: UTF8.self)
     }
 }
 

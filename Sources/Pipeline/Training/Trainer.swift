@@ -1,6 +1,8 @@
 // The training loop shared by the teacher and the students: epochs of planned mini-batches,
 // evaluation on the test set after each, and exact resumption from `last.h5` (same batches, same
-// rates, same momentum). What it shows and writes are observers of its events.
+// rates, same momentum). What it shows and writes are observers of its events. Data-parallel, each
+// process of a group trains its slice of every batch and the group sums gradients, batch-norm
+// statistics and the evaluation, so N processes train the weights one process would.
 import Checkpoints
 import Foundation
 import HDF5
@@ -57,7 +59,7 @@ public struct TrainingSummary: Sendable {
 }
 
 /// Where a batch is in the run: its epoch (1-based), its number in the epoch (0-based), the
-/// batches per epoch.
+/// batches per epoch, and the whole batch's images.
 public struct TrainingStep: Sendable {
     /// The epoch (1-based).
     public var epoch: Int
@@ -65,6 +67,9 @@ public struct TrainingStep: Sendable {
     public var batch: Int
     /// Batches per epoch.
     public var batches: Int
+    /// The whole batch's images: data-parallel, every process's, of which the loss function gets
+    /// its own; alone, the same images.
+    public var wholeBatch: [Int]
 
     /// Epochs done, counting this batch.
     public var progress: Double { Double(epoch - 1) + Double(batch + 1) / Double(batches) }
@@ -77,7 +82,9 @@ public struct TrainingStep: Sendable {
 /// batch is) to the loss to minimise and the logits (for the training accuracy). Progress, metrics,
 /// TensorBoard and checkpoints are observers of the loop's events (`TrainingEvents.swift`).
 public final class Trainer {
-    /// A batch (inputs `[n, C, H, W]`, its sample indices, its step) to the loss and the `[n, K]` logits.
+    /// A batch (inputs `[n, C, H, W]`, its sample indices, its step) to the loss and the `[n, K]`
+    /// logits. The loss is a mean over the batch's images; data-parallel, over this process's
+    /// (a term averaging over fewer images reweights itself: `step.wholeBatch`).
     public typealias LossFunction = (_ input: Tensor, _ indices: [Int], _ step: TrainingStep) throws -> (loss: Tensor, logits: Tensor)
 
     let model: any Classifier
@@ -108,6 +115,9 @@ public final class Trainer {
     /// What identifies the run's settings in its checkpoints (a resumed run must match it); by
     /// default the training configuration.
     public var settingsText: String?
+    /// Data-parallel: the processes training this model together, each on its slice of every
+    /// batch. Only rank 0 shows progress and writes metrics and checkpoints.
+    public var group: (any ProcessGroup)?
 
     /// Trains `model` into `folder`; `attributes` go into every checkpoint.
     public init(model: any Classifier, trainSet: ImageSet, testSet: ImageSet, normalization: Normalization,
@@ -147,11 +157,13 @@ public final class Trainer {
         var summary = TrainingSummary(bestAccuracy: -1, bestEpoch: 0, lastAccuracy: 0, trainSeconds: 0, imagesPerSecond: 0,
                                       lastAgreement: nil)
         let startEpoch = try resume(restart: restart, optimizer: optimizer, summary: &summary)
-        let observers: [TrainingObserver] = [
+        let leads = (group?.rank ?? 0) == 0
+        let observers: [TrainingObserver] = !leads ? [] : [
             ProgressDisplay(name: name, epochs: config.epochs), MetricsFiles(folder: folder),
             CheckpointWriter(folder: folder, model: model, optimizer: optimizer, attributes: attributes, settings: configText,
                              extraParameters: extraParameters, extraState: extraState),
         ]
+        let trained = model.parameters + extraParameters.map(\.tensor)
         for observer in observers { try observer.trainingStarted(atEpoch: startEpoch, of: config.epochs) }
 
         for epoch in startEpoch...Swift.max(startEpoch, config.epochs) where epoch <= config.epochs {
@@ -160,38 +172,55 @@ public final class Trainer {
             for observer in observers { observer.epochStarted(epoch, images: epochBatches.reduce(0) { $0 + $1.count }) }
             let start = Date()
             var state = BatchEnd(seen: 0, lossSum: 0, correct: 0)
+            var ownImages = 0
             model.train(true)
-            for (batch, indices) in epochBatches.enumerated() {
+            for (batch, whole) in epochBatches.enumerated() {
+                // Alone, the whole batch; data-parallel, this process's slice of it.
+                let part = try share(of: whole.count, epoch: epoch, batch: batch)
+                let indices = Array(whole[part])
                 let input: Tensor
                 if let inputs {
                     input = inputs(indices, epoch)
                 } else {
-                    let views = config.augment == .none ? nil : indices.map { _ in View.random(config.augment, generator: &augment) }
-                    input = trainSet.batch(indices, normalization: normalization, views: views, padding: config.augment.cropPadding)
+                    let views = config.augment == .none ? nil : whole.map { _ in View.random(config.augment, generator: &augment) }
+                    input = trainSet.batch(indices, normalization: normalization, views: views.map { Array($0[part]) }, padding: config.augment.cropPadding)
                 }
-                let step = TrainingStep(epoch: epoch, batch: batch, batches: batches)
+                let step = TrainingStep(epoch: epoch, batch: batch, batches: batches, wholeBatch: whole)
                 optimizer.learningRate = config.optimizer.scheduleValue.rate(
                     base: config.optimizer.lr, iteration: step.global, total: totalIterations, iterationsPerEpoch: batches,
                     warmupIterations: Int((config.optimizer.warmupEpochs ?? 0) * Double(batches)))
                 optimizer.zeroGrad()
-                let (value, logits) = try loss(input, indices, step)
-                let lossValue = value.item
+                let (value, logits) = try DataParallel.$group.withValue(group) { try loss(input, indices, step) }
+                var correct = zip(argmaxRows(logits.detached), indices).filter { $0 == Int(trainSet.labels[$1]) }.count
+                let lossValue: Double
+                if let group {
+                    // Each process's loss (a mean over its images) is weighted by its share of the
+                    // batch, so the summed gradients are the whole batch's; a non-finite loss
+                    // anywhere reaches all.
+                    let shared = value * (Double(indices.count) / Double(whole.count))
+                    shared.backward()
+                    let sums = group.sumGradients(of: trained, with: [Float(shared.item), Float(correct)])
+                    (lossValue, correct) = (Double(sums[0]), Int(sums[1]))
+                } else {
+                    lossValue = value.item
+                }
                 guard lossValue.isFinite else {
                     throw TrainingError(message: "\(name): the loss is \(lossValue) at epoch \(epoch), batch \(batch + 1); "
                                         + (epoch > 1 ? "the last good checkpoint is \(folder.last) (epoch \(epoch - 1))" : "no checkpoint was written"),
                                         epoch: epoch)
                 }
-                value.backward()
-                if let maxNorm = config.optimizer.clipNorm { clipGradientNorm(model.parameters + extraParameters.map(\.tensor), maxNorm: maxNorm) }
+                if group == nil { value.backward() }
+                if let maxNorm = config.optimizer.clipNorm { clipGradientNorm(trained, maxNorm: maxNorm) }
                 optimizer.step()
                 afterStep?()
-                state.lossSum += lossValue * Double(indices.count)
-                for (prediction, index) in zip(argmaxRows(logits.detached), indices) where prediction == Int(trainSet.labels[index]) { state.correct += 1 }
-                state.seen += indices.count
+                state.lossSum += lossValue * Double(whole.count)
+                state.correct += correct
+                state.seen += whole.count
+                ownImages += indices.count
                 for observer in observers { observer.batchEnded(state) }
             }
             let seconds = Date().timeIntervalSince(start)
-            let evaluation = evaluate(model, on: testSet, normalization: normalization)
+            let evaluation = evaluate(model, on: testSet, normalization: normalization, group: group)
             summary.trainSeconds += seconds
             summary.lastAccuracy = evaluation.accuracy
             let isBest = evaluation.accuracy > summary.bestAccuracy
@@ -203,14 +232,34 @@ public final class Trainer {
                                      trainAccuracy: Double(state.correct) / Double(state.seen), testLoss: evaluation.loss,
                                      testAccuracy: evaluation.accuracy, perClassAccuracy: evaluation.perClassAccuracy,
                                      learningRate: optimizer.learningRate, seconds: seconds, imagesPerSecond: Double(state.seen) / seconds,
-                                     agreement: agreement, extra: epochMetrics?())
+                                     agreement: agreement, extra: epochMetrics.map { groupMeans($0(), images: ownImages) })
             for observer in observers { try observer.evaluated(record, isBest: isBest, summary: summary) }
         }
+        guard leads else { return summary }
         let records = try MetricsLog(path: folder.metrics).records()
         summary.lastAgreement = records.last?.agreement
         let images = planner.batches(epoch: 1, batchSize: config.batchSize, seed: config.seed).reduce(0) { $0 + $1.count }
         summary.imagesPerSecond = Double(records.count * images) / Swift.max(summary.trainSeconds, 1e-9)
         return summary
+    }
+
+    /// The part of a batch of `count` images this process trains: all of it alone, its slice
+    /// when data-parallel (a batch smaller than the group cannot be split).
+    private func share(of count: Int, epoch: Int, batch: Int) throws -> Range<Int> {
+        guard let group else { return 0..<count }
+        guard count >= group.size else {
+            throw TrainingError(message: "\(name): batch \(batch + 1) of epoch \(epoch) has \(count) images, fewer than the \(group.size) "
+                                + "data-parallel processes; use fewer processes or a larger batch", epoch: epoch)
+        }
+        return group.slice(of: count)
+    }
+
+    /// Epoch metrics (means over this process's `images`) as means over the whole group's images.
+    private func groupMeans(_ metrics: [String: Double], images: Int) -> [String: Double] {
+        guard let group else { return metrics }
+        let keys = metrics.keys.sorted()
+        let sums = group.summed(keys.map { metrics[$0]! * Double(images) } + [Double(images)])
+        return Dictionary(uniqueKeysWithValues: zip(keys, sums.map { $0 / Swift.max(1, sums.last!) }))
     }
 
     /// Loads `last.h5` (weights, what trains along, momentum, the summary so far) unless
@@ -230,7 +279,7 @@ public final class Trainer {
         summary.bestEpoch = Int(saved["best_epoch"]?.intValue ?? 0)
         summary.lastAccuracy = saved["test_accuracy"]?.doubleValue ?? 0
         summary.trainSeconds = saved["train_seconds"]?.doubleValue ?? 0
-        if epoch < config.epochs { print("\(name): resuming after epoch \(epoch) from \(folder.last)") }
+        if epoch < config.epochs, (group?.rank ?? 0) == 0 { print("\(name): resuming after epoch \(epoch) from \(folder.last)") }
         return epoch + 1
     }
 }
