@@ -7,6 +7,7 @@ struct KDBench {
     static let sections: [(name: String, run: @Sendable () throws -> Void)] = [
         ("data", DataBench.run),
         ("engine", EngineBench.run),
+        ("gemm", GEMMBench.run),
         ("conv", ConvolutionBench.run),
         ("conv-step", ConvolutionBench.trainingSteps),
         ("cache", CacheBench.run),
