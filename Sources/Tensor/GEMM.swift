@@ -39,18 +39,18 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
 
     /// The measured choice for a float32 product of `op(A) [m,k]` and `op(B) [k,n]`, B's rows
     /// `ldb` floats apart (`kdbench gemm`, one thread per product, AMD EPYC Zen 3 with AVX2:
-    /// BENCHMARKS.md). dnnl_sgemm's own kernel is 1.1-1.5x OpenBLAS's on the engine's small and
+    /// BENCHMARKS.md). dnnl_sgemm's own kernel is 1.1-2x OpenBLAS's on the engine's small and
     /// medium products and even on large ones; it loses where it reads B in place with rows a
     /// multiple of 2 KiB apart, and on products into a handful of columns.
     public static func measured(transposeB: Bool, m: Int, n: Int, k: Int, ldb: Int) -> GEMMKernel {
-        // One output row: the depthwise convolutions' per-channel products (2-7x on oneDNN).
+        // One output row: the depthwise convolutions' per-channel products (2.5-8x on oneDNN).
         if m == 1 { return .oneDNN }
         // B read row by row in place with a stride of 512 floats or a multiple (n = 1024, 9216:
         // 32x32 feature maps, 9216-wide linear layers): its rows fall into the same cache sets,
-        // 0.4-0.8x OpenBLAS's speed unless k is a few rows.
-        if !transposeB && ldb % 512 == 0 && k > 8 { return .openBLAS }
+        // 0.4-0.6x OpenBLAS's speed once k passes 16 rows (at k = 16, 0.9-1.2x).
+        if !transposeB && ldb % 512 == 0 && k > 16 { return .openBLAS }
         // Transposed B into fewer than 16 columns (10-class logits, 3x3 weight gradients of one
-        // input channel): 0.7-0.95x.
+        // input channel): 0.8-1.0x.
         if transposeB && n < 16 { return .openBLAS }
         return .oneDNN
     }
