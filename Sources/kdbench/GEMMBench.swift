@@ -24,7 +24,8 @@ enum GEMMBench {
     }
 
     /// The shapes measured. Linear layers: batch 128, forward `x W^T`, input gradient `g W`, weight
-    /// gradient `g^T x`. Convolutions: batch 128, the GEMM of one image as the im2col kernels in
+    /// gradient `g^T x`; CRD's scores of 128 anchors against 16,384 negatives of 128 values, and
+    /// their gradient. Convolutions: batch 128, the GEMM of one image as the im2col kernels in
     /// Tensor+Convolution.swift call it (forward `W [o,c*k*k] x columns`, input gradient
     /// `W^T x G`, weight gradient `G x columns^T` accumulated); the depthwise ones per channel.
     static let problems: [Problem] = [
@@ -38,6 +39,8 @@ enum GEMMBench {
         Problem(name: "fc 256->10 forward", m: 128, n: 10, k: 256, transposeB: true),
         Problem(name: "fc 256->10 input gradient", m: 128, n: 256, k: 10),
         Problem(name: "fc 256->10 weight gradient", m: 10, n: 256, k: 128, transposeA: true),
+        Problem(name: "crd 16384 negatives scores", m: 128, n: 16384, k: 128, transposeB: true),
+        Problem(name: "crd anchor gradient", m: 128, n: 128, k: 16384),
         Problem(name: "mnist_teacher conv1 1->32 forward", m: 32, n: 676, k: 9, calls: 128),
         Problem(name: "mnist_teacher conv1 input gradient", m: 9, n: 676, k: 32, transposeA: true, calls: 128),
         Problem(name: "mnist_teacher conv1 weight gradient", m: 32, n: 9, k: 676, transposeB: true, beta: 1, calls: 128),
