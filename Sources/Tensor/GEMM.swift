@@ -9,7 +9,6 @@
 // thread count still fix a run.
 import BLAS
 internal import DNNL
-import Foundation
 
 /// A float32 GEMM implementation.
 public enum GEMMKernel: String, Sendable, CaseIterable {
@@ -39,7 +38,7 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
 
     /// The measured choice for a float32 product of `op(A) [m,k]` and `op(B) [k,n]`, B's rows
     /// `ldb` floats apart (`kdbench gemm`, one thread per product, AMD EPYC Zen 3 with AVX2:
-    /// BENCHMARKS.md). dnnl_sgemm's own kernel is 1.1-2x OpenBLAS's on the engine's small and
+    /// BENCHMARKS.md). dnnl_sgemm's own kernel is 1.0-2x OpenBLAS's on the engine's small and
     /// medium products and even on large ones; it loses where it reads B in place with rows a
     /// multiple of 2 KiB apart, and on products into a handful of columns.
     public static func measured(transposeB: Bool, m: Int, n: Int, k: Int, ldb: Int) -> GEMMKernel {

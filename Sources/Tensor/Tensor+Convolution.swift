@@ -140,9 +140,9 @@ private func convolutionKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ weight
                 let source = input.base + s.inputOffset(image, group)
                 if !s.isPointwise { im2col(source, matrix, s) }
                 gemm(choice, .none, .none, m: s.o, n: s.columnCount, k: s.columnRows,
-                          a: filters.base + s.weightOffset(group), lda: s.columnRows,
-                          b: s.isPointwise ? source : matrix, ldb: s.columnCount,
-                          c: output.base + s.outputOffset(image, group), ldc: s.columnCount)
+                     a: filters.base + s.weightOffset(group), lda: s.columnRows,
+                     b: s.isPointwise ? source : matrix, ldb: s.columnCount,
+                     c: output.base + s.outputOffset(image, group), ldc: s.columnCount)
             }
         }
     }
@@ -157,9 +157,9 @@ private func inputGradientKernel<T: TensorScalar>(_: T.Type, _ grad: Tensor, _ w
             for group in 0..<s.geometry.groups {
                 let target = output.base + s.inputOffset(image, group)
                 gemm(choice, .transpose, .none, m: s.columnRows, n: s.columnCount, k: s.o,
-                          a: filters.base + s.weightOffset(group), lda: s.columnRows,
-                          b: upstream.base + s.outputOffset(image, group), ldb: s.columnCount,
-                          c: s.isPointwise ? target : matrix, ldc: s.columnCount)
+                     a: filters.base + s.weightOffset(group), lda: s.columnRows,
+                     b: upstream.base + s.outputOffset(image, group), ldb: s.columnCount,
+                     c: s.isPointwise ? target : matrix, ldc: s.columnCount)
                 if !s.isPointwise { col2im(matrix, target, s) }
             }
         }
@@ -180,9 +180,9 @@ private func weightGradientKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ gra
                 let source = input.base + s.inputOffset(image, group)
                 if !s.isPointwise { im2col(source, matrix, s) }
                 gemm(choice, .none, .transpose, m: s.o, n: s.columnRows, k: s.columnCount,
-                          a: upstream.base + s.outputOffset(image, group), lda: s.columnCount,
-                          b: s.isPointwise ? source : matrix, ldb: s.columnCount,
-                          beta: 1, c: partials.base + worker * weightSize + s.weightOffset(group), ldc: s.columnRows)
+                     a: upstream.base + s.outputOffset(image, group), lda: s.columnCount,
+                     b: s.isPointwise ? source : matrix, ldb: s.columnCount,
+                     beta: 1, c: partials.base + worker * weightSize + s.weightOffset(group), ldc: s.columnRows)
             }
         }
     }

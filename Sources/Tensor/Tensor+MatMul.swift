@@ -13,8 +13,8 @@ private func matmulKernel<T: TensorScalar>(_: T.Type, _ a: Tensor, _ b: Tensor, 
         // Rows of op(A): rows of A, or columns of A when transposed.
         let aStart = transposeA ? pa.base + rows.lowerBound : pa.base + rows.lowerBound * k
         gemm(choice, transposeA ? .transpose : .none, transposeB ? .transpose : .none, m: rows.count, n: n, k: k,
-                  a: aStart, lda: transposeA ? m : k, b: pb.base, ldb: transposeB ? k : n,
-                  c: pc.base + rows.lowerBound * n, ldc: n)
+             a: aStart, lda: transposeA ? m : k, b: pb.base, ldb: transposeB ? k : n,
+             c: pc.base + rows.lowerBound * n, ldc: n)
     }
 }
 
