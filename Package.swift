@@ -62,7 +62,7 @@ let package = Package(
 
         // The command line: one file per command, parsing only.
         .executableTarget(name: "kd", dependencies: ["Pipeline", "Cluster", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "BLAS", "Tensor", "NN", "Losses", "Optimizers", "Parallel", "Checkpoints"],
+        .executableTarget(name: "kdbench", dependencies: ["Pipeline", "Datasets", "HDF5", "BLAS", "DNNL", "Tensor", "NN", "Losses", "Optimizers", "Parallel", "Checkpoints"],
                           swiftSettings: releaseFlags),
 
         .target(name: "TestSupport", dependencies: ["CZlib"], path: "Tests/TestSupport"),

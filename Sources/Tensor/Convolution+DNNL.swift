@@ -1,5 +1,5 @@
 // Which kernel runs a float32 convolution pass: oneDNN (plain NCHW or its blocked layout) or the
-// reference im2col + sgemm in Tensor+Convolution.swift, chosen per shape by the rule in
+// reference im2col + GEMM in Tensor+Convolution.swift, chosen per shape by the rule in
 // `ConvolutionKernel.measured` (numbers in BENCHMARKS.md, "conv: oneDNN convolutions against im2col"). float64 always
 // takes the reference path: oneDNN has no f64 convolution. Whatever runs, the op recorded is the
 // same, so derivatives (and derivatives of derivatives) stay exact.
@@ -11,7 +11,7 @@ import Parallel
 
 /// A convolution implementation.
 public enum ConvolutionKernel: String, Sendable, CaseIterable {
-    /// im2col + OpenBLAS sgemm, images split over the Swift workers: the reference.
+    /// im2col + GEMM (oneDNN's or OpenBLAS's by shape, GEMM.swift), images split over the Swift workers: the reference.
     case reference
     /// oneDNN on the plain NCHW / OIHW buffers.
     case oneDNNPlain = "onednn-plain"
@@ -111,25 +111,26 @@ func convolutionOnDNNL(_ pass: ConvolutionPassKind, _ first: Tensor, _ second: T
         // A kernel asked for by name must run (a test or benchmark would otherwise measure the
         // reference while believing it measured oneDNN); the rule's choice falls back.
         if let forced { fatalError("\(error) (convolutions forced to \(forced.rawValue))") }
-        DNNLFailures.shared.report(error, pass: pass, shape: shape)
+        DNNLFailures.shared.report(error, fallback: "using the im2col convolution for \(pass) of \(shape)")
         return false
     }
 }
 
-/// oneDNN failures seen so far: each distinct one is reported once on stderr, and the reference
-/// kernel computes the result (correct, only slower).
-private final class DNNLFailures: @unchecked Sendable {
+/// oneDNN failures seen so far (convolutions and products): each distinct one is reported once on
+/// stderr, and the reference kernel computes the result (correct, only slower).
+final class DNNLFailures: @unchecked Sendable {
     static let shared = DNNLFailures()
     private let lock = NSLock()
     private var seen: Set<String> = []
 
-    func report(_ error: Error, pass: ConvolutionPassKind, shape: ConvolutionShape) {
+    /// Reports `error` unless it was seen before, saying what runs instead (`fallback`).
+    func report(_ error: Error, fallback: String) {
         let message = "\(error)"
         lock.lock()
         let isNew = seen.insert(message).inserted
         lock.unlock()
         if isNew {
-            FileHandle.standardError.write(Data("warning: \(message); using the im2col convolution for \(pass) of \(shape)\n".utf8))
+            FileHandle.standardError.write(Data("warning: \(message); \(fallback)\n".utf8))
         }
     }
 }

@@ -118,10 +118,9 @@ private func col2im<T: TensorScalar>(_ columns: UnsafeMutablePointer<T>, _ image
 }
 
 /// The frame the three kernels share: images split over the compute threads, each worker with a
-/// column-matrix scratch of its own, BLAS single-threaded. `body(worker, images, columns)`.
+/// column-matrix scratch of its own, every product on one thread (GEMM.swift). `body(worker, images, columns)`.
 private func forEachImageRange<T: TensorScalar>(_: T.Type, images n: Int, _ s: ConvolutionSizes,
                                                 _ body: @Sendable (Int, Range<Int>, UnsafeMutablePointer<T>) -> Void) {
-    _ = singleThreadedBLAS
     let workers = Swift.min(ComputeThreads.count, n)
     let scratch = Tensor(uninitializedShape: [Swift.max(1, workers), s.columnRows * s.columnCount], dtype: T.dtype)
     let columns = SendablePointer(base: scratch.pointer(T.self))
@@ -134,15 +133,16 @@ private func forEachImageRange<T: TensorScalar>(_: T.Type, images n: Int, _ s: C
 private func convolutionKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ weight: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
     let (input, filters, output) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: weight.pointer(T.self)),
                                     SendablePointer(base: out.pointer(T.self)))
+    let choice = GEMMKernel.choice(T.self, transposeB: false, m: s.o, n: s.columnCount, k: s.columnRows, ldb: s.columnCount)
     forEachImageRange(T.self, images: x.shape[0], s) { _, images, matrix in
         for image in images {
             for group in 0..<s.geometry.groups {
                 let source = input.base + s.inputOffset(image, group)
                 if !s.isPointwise { im2col(source, matrix, s) }
-                BLAS.gemm(.none, .none, m: s.o, n: s.columnCount, k: s.columnRows,
-                          a: filters.base + s.weightOffset(group), lda: s.columnRows,
-                          b: s.isPointwise ? source : matrix, ldb: s.columnCount,
-                          c: output.base + s.outputOffset(image, group), ldc: s.columnCount)
+                gemm(choice, .none, .none, m: s.o, n: s.columnCount, k: s.columnRows,
+                     a: filters.base + s.weightOffset(group), lda: s.columnRows,
+                     b: s.isPointwise ? source : matrix, ldb: s.columnCount,
+                     c: output.base + s.outputOffset(image, group), ldc: s.columnCount)
             }
         }
     }
@@ -151,14 +151,15 @@ private func convolutionKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ weight
 private func inputGradientKernel<T: TensorScalar>(_: T.Type, _ grad: Tensor, _ weight: Tensor, _ out: Tensor, _ s: ConvolutionSizes) {
     let (upstream, filters, output) = (SendablePointer(base: grad.pointer(T.self)), SendablePointer(base: weight.pointer(T.self)),
                                        SendablePointer(base: out.pointer(T.self)))
+    let choice = GEMMKernel.choice(T.self, transposeB: false, m: s.columnRows, n: s.columnCount, k: s.o, ldb: s.columnCount)
     forEachImageRange(T.self, images: grad.shape[0], s) { _, images, matrix in
         for image in images {
             for group in 0..<s.geometry.groups {
                 let target = output.base + s.inputOffset(image, group)
-                BLAS.gemm(.transpose, .none, m: s.columnRows, n: s.columnCount, k: s.o,
-                          a: filters.base + s.weightOffset(group), lda: s.columnRows,
-                          b: upstream.base + s.outputOffset(image, group), ldb: s.columnCount,
-                          c: s.isPointwise ? target : matrix, ldc: s.columnCount)
+                gemm(choice, .transpose, .none, m: s.columnRows, n: s.columnCount, k: s.o,
+                     a: filters.base + s.weightOffset(group), lda: s.columnRows,
+                     b: upstream.base + s.outputOffset(image, group), ldb: s.columnCount,
+                     c: s.isPointwise ? target : matrix, ldc: s.columnCount)
                 if !s.isPointwise { col2im(matrix, target, s) }
             }
         }
@@ -172,15 +173,16 @@ private func weightGradientKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ gra
     let partialsTensor = Tensor.zeros([workers, weightSize], dtype: T.dtype)
     let partials = SendablePointer(base: partialsTensor.pointer(T.self))
     let (input, upstream) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: grad.pointer(T.self)))
+    let choice = GEMMKernel.choice(T.self, transposeB: true, m: s.o, n: s.columnRows, k: s.columnCount, ldb: s.columnCount)
     forEachImageRange(T.self, images: n, s) { worker, images, matrix in
         for image in images {
             for group in 0..<s.geometry.groups {
                 let source = input.base + s.inputOffset(image, group)
                 if !s.isPointwise { im2col(source, matrix, s) }
-                BLAS.gemm(.none, .transpose, m: s.o, n: s.columnRows, k: s.columnCount,
-                          a: upstream.base + s.outputOffset(image, group), lda: s.columnCount,
-                          b: s.isPointwise ? source : matrix, ldb: s.columnCount,
-                          beta: 1, c: partials.base + worker * weightSize + s.weightOffset(group), ldc: s.columnRows)
+                gemm(choice, .none, .transpose, m: s.o, n: s.columnRows, k: s.columnCount,
+                     a: upstream.base + s.outputOffset(image, group), lda: s.columnCount,
+                     b: s.isPointwise ? source : matrix, ldb: s.columnCount,
+                     beta: 1, c: partials.base + worker * weightSize + s.weightOffset(group), ldc: s.columnRows)
             }
         }
     }

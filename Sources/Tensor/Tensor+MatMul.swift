@@ -1,24 +1,20 @@
-// Matrix products on BLAS: `[m,k] x [k,n]`, either operand optionally transposed. Rows of the
-// result are split over the compute threads, each calling single-threaded BLAS.
-import BLAS
+// Matrix products: `[m,k] x [k,n]`, either operand optionally transposed. Rows of the result are
+// split over the compute threads, each running a single-threaded GEMM (GEMM.swift picks oneDNN or
+// OpenBLAS for the shape).
 import Parallel
-
-/// OpenBLAS runs single-threaded; the kernels parallelise around it (two levels of threads
-/// oversubscribe two cores). Set once, before the first product.
-let singleThreadedBLAS: Void = { BLAS.threads = 1 }()
 
 private func matmulKernel<T: TensorScalar>(_: T.Type, _ a: Tensor, _ b: Tensor, _ out: Tensor,
                                            m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
-    _ = singleThreadedBLAS
+    let choice = GEMMKernel.choice(T.self, transposeB: transposeB, m: m, n: n, k: k, ldb: transposeB ? k : n)
     let (pa, pb, pc) = (SendablePointer(base: a.pointer(T.self)), SendablePointer(base: b.pointer(T.self)),
                         SendablePointer(base: out.pointer(T.self)))
     let work = m * n * k
     parallelRanges(m, workers: work >= 1 << 18 ? ComputeThreads.count : 1, minimumPerWorker: 8) { _, rows in
         // Rows of op(A): rows of A, or columns of A when transposed.
         let aStart = transposeA ? pa.base + rows.lowerBound : pa.base + rows.lowerBound * k
-        BLAS.gemm(transposeA ? .transpose : .none, transposeB ? .transpose : .none, m: rows.count, n: n, k: k,
-                  a: aStart, lda: transposeA ? m : k, b: pb.base, ldb: transposeB ? k : n,
-                  c: pc.base + rows.lowerBound * n, ldc: n)
+        gemm(choice, transposeA ? .transpose : .none, transposeB ? .transpose : .none, m: rows.count, n: n, k: k,
+             a: aStart, lda: transposeA ? m : k, b: pb.base, ldb: transposeB ? k : n,
+             c: pc.base + rows.lowerBound * n, ldc: n)
     }
 }
 

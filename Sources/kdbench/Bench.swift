@@ -7,6 +7,7 @@ struct KDBench {
     static let sections: [(name: String, run: @Sendable () throws -> Void)] = [
         ("data", DataBench.run),
         ("engine", EngineBench.run),
+        ("gemm", GEMMBench.run),
         ("conv", ConvolutionBench.run),
         ("conv-step", ConvolutionBench.trainingSteps),
         ("cache", CacheBench.run),
@@ -39,3 +40,9 @@ func medianSeconds(repeats: Int, warmUps: Int = 1, _ body: () throws -> Void) re
 
 /// A markdown table row.
 func row(_ cells: [String]) -> String { "| " + cells.joined(separator: " | ") + " |" }
+
+/// A benchmark asked to run in a way it cannot (a malformed `KDBENCH_*` setting), with the reason.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

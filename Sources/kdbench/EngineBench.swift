@@ -1,6 +1,7 @@
 // Images/s of the teacher forward pass (evaluation, no gradients) and of one training step
 // (forward, cross-entropy, backward, SGD) for the models of the issue, at 1 and 2 threads,
-// with the achieved GFLOP/s (2 x MACs x images/s, x3 for a training step).
+// with the achieved GFLOP/s (2 x MACs x images/s, x3 for a training step). KDBENCH_MODELS and
+// KDBENCH_THREADS (comma-separated) narrow the models and thread counts.
 import BLAS
 import Foundation
 import Losses
@@ -16,12 +17,19 @@ enum EngineBench {
     static func run() throws {
         gemmPeak()
         let batch = 128
-        let only = ProcessInfo.processInfo.environment["KDBENCH_MODELS"].map { Set($0.split(separator: ",").map(String.init)) }
+        let environment = ProcessInfo.processInfo.environment
+        let only = environment["KDBENCH_MODELS"].map { Set($0.split(separator: ",").map(String.init)) }
+        let threadCounts = try environment["KDBENCH_THREADS"].map { text in
+            try text.split(separator: ",").map { item in
+                guard let count = Int(item), count > 0 else { throw BenchError("KDBENCH_THREADS=\(text): expected positive counts such as 1,2") }
+                return count
+            }
+        } ?? [1, 2]
         print("Batch \(batch), random data, median of 5 after 2 warm-ups; GFLOP/s = 2 x MACs x images/s (x3 for a step).\n")
         print(row(["model", "threads", "forward img/s", "forward GFLOP/s", "train step img/s", "train GFLOP/s"]))
         print(row(["---", "---:", "---:", "---:", "---:", "---:"]))
         for (name, channels, size) in models where only?.contains(name) ?? true {
-            for threads in [1, 2] { try ComputeThreads.with(threads) {
+            for threads in threadCounts { try ComputeThreads.with(threads) {
                 let model = try Models.make(name, classes: 10, inChannels: channels, imageSize: size, seed: 0)
                 var generator = SeededGenerator(seed: 1)
                 let x = Tensor.randomNormal([batch, channels, size, size], generator: &generator)
