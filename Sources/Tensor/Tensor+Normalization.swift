@@ -202,19 +202,22 @@ extension Tensor {
     /// no second derivative.
     public static func synchronizedBatchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Double, group: any ProcessGroup)
         -> (output: Tensor, mean: Tensor, variance: Tensor, count: Int) {
-        precondition(x.rank >= 2 && gamma.shape == [x.shape[1]] && beta.shape == [x.shape[1]],
-                     "batch norm of \(x.shape) with gamma \(gamma.shape) and beta \(beta.shape)")
-        let channels = x.shape[1]
-        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-        let mean = Tensor(uninitializedShape: [channels], dtype: x.dtype)
-        let invstd = Tensor(uninitializedShape: [channels], dtype: x.dtype)
-        let variance = Tensor(uninitializedShape: [channels], dtype: x.dtype)
+        let (out, mean, invstd, variance) = batchNormBuffers(x, gamma: gamma, beta: beta)
         let count = switch x.dtype {
         case .float32: synchronizedBatchNormForwardKernel(Float.self, x, gamma, beta, out, mean, invstd, variance, eps: eps, group: group)
         case .float64: synchronizedBatchNormForwardKernel(Double.self, x, gamma, beta, out, mean, invstd, variance, eps: eps, group: group)
         }
         out.recorded(.synchronizedBatchNorm(SynchronizedStatistics(group: group, count: count)), [x, gamma, beta], saved: [mean, invstd])
         return (out, mean, variance, count)
+    }
+
+    /// The output `[N,C,...]` and the per-channel mean, inverse deviation and variance `[C]` of a
+    /// training-mode batch norm of `x`, once its shapes are checked.
+    private static func batchNormBuffers(_ x: Tensor, gamma: Tensor, beta: Tensor) -> (Tensor, Tensor, Tensor, Tensor) {
+        precondition(x.rank >= 2 && gamma.shape == [x.shape[1]] && beta.shape == [x.shape[1]],
+                     "batch norm of \(x.shape) with gamma \(gamma.shape) and beta \(beta.shape)")
+        let perChannel = { Tensor(uninitializedShape: [x.shape[1]], dtype: x.dtype) }
+        return (Tensor(uninitializedShape: x.shape, dtype: x.dtype), perChannel(), perChannel(), perChannel())
     }
 
     /// The synchronised batch norm's backward: this process's gradients for x, gamma and beta.
@@ -235,13 +238,7 @@ extension Tensor {
     /// `gamma * (x - mean) / sqrt(var + eps) + beta`. Returns the output and the batch mean and
     /// (biased) variance, for the running averages.
     public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Double) -> (output: Tensor, mean: Tensor, variance: Tensor) {
-        precondition(x.rank >= 2 && gamma.shape == [x.shape[1]] && beta.shape == [x.shape[1]],
-                     "batch norm of \(x.shape) with gamma \(gamma.shape) and beta \(beta.shape)")
-        let channels = x.shape[1]
-        let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-        let mean = Tensor(uninitializedShape: [channels], dtype: x.dtype)
-        let invstd = Tensor(uninitializedShape: [channels], dtype: x.dtype)
-        let variance = Tensor(uninitializedShape: [channels], dtype: x.dtype)
+        let (out, mean, invstd, variance) = batchNormBuffers(x, gamma: gamma, beta: beta)
         switch x.dtype {
         case .float32: batchNormForwardKernel(Float.self, x, gamma, beta, out, mean, invstd, variance, eps: eps)
         case .float64: batchNormForwardKernel(Double.self, x, gamma, beta, out, mean, invstd, variance, eps: eps)

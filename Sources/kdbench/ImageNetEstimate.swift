@@ -67,7 +67,8 @@ enum ImageNetEstimate {
     }
 
     private static func days(_ seconds: Double) -> String {
-        seconds >= 86_400 ? String(format: "%.1f days", seconds / 86_400) : String(format: "%.1f h", seconds / 3600)
+        seconds >= 86_400 ? String(format: "%.1f days", seconds / 86_400)
+            : seconds >= 3600 ? String(format: "%.1f h", seconds / 3600) : String(format: "%.0f min", seconds / 60)
     }
 
     private static func formatBytes(_ bytes: Double) -> String {

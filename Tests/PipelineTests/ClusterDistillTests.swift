@@ -30,7 +30,7 @@ final class ClusterDistillFixture: @unchecked Sendable {
           - {name: kd-bn, method: kd, arch: resnet8, epochs: 1, batch_size: 160, seeds: [1], labels: 100, data_parallel: true,
              optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine},
              terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}]}
-          - {name: resumed, method: kd, arch: resnet8, epochs: 2, batch_size: 64, seeds: [1], data_parallel: true,
+          - {name: resumed, method: kd, arch: resnet8, epochs: 2, batch_size: 160, seeds: [1], data_parallel: true,
              optimizer: {lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 0.0005, schedule: cosine},
              terms: [{loss: ce, weight: 0.1}, {loss: kd, weight: 0.9, temperature: 4}]}
         """
@@ -121,11 +121,12 @@ struct ClusterDistillTests {
         // Each tensor's largest difference, as a share of how far training moved it from its
         // initial value (zero for momentum buffers and connectors). Float32 sums taken in another
         // order (the split batch, float64 batch-norm statistics) differ most in the convolution
-        // weight gradients, sums of ~10^5 terms that largely cancel: measured at most 4.7e-3 for
+        // weight gradients, sums of ~10^5 terms that largely cancel: measured at most 5.3e-3 for
         // weights and running statistics and 1.3e-2 for momentum buffers (fitnet: 8 hint and 16
         // main steps, no batch norm; kd-bn: 3 steps, batch norm, 100 labels). Without the gradient
         // allreduce this fails (tried: momentum buffers 0.3 and more), and without the labelled-share
-        // weighting of ce too (weights 0.24 after 2 epochs).
+        // weighting of ce too (weights 0.24 after 2 epochs). The drift grows with the steps (16 steps
+        // of resnet8 reached 3e-2), so the batch-norm runs here are kept to a few steps.
         for (run, arch) in [("fitnet/seed1/init", "mnist_student"), ("fitnet/seed1", "mnist_student"), ("kd-bn/seed1", "resnet8")] {
             try fixture.expectAgreement(run, arch: arch)
         }
@@ -167,7 +168,7 @@ struct ClusterDistillTests {
         let resumed = try ClusterDistillFixture.read(folder.last)
         #expect(resumed.count > 10 && resumed == uninterrupted, "resumed on two ranks: \(resumed.keys.filter { resumed[$0] != uninterrupted[$0] }.sorted())")
 
-        // Resumed by one process: the single-process run, to float rounding.
+        // Resumed by one process: the single-process run, to float rounding (3 steps on two ranks, 3 on one).
         try killedAfterTheFirstEpoch()
         let onOne = try run(tiny.kd, Array(distill.dropFirst()), currentDirectory: tiny.folder.path)
         #expect(onOne.status == 0 && onOne.output.contains("resumed: resuming after epoch 1"), "\(onOne.output)\n\(onOne.error)")

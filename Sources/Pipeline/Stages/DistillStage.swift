@@ -143,6 +143,7 @@ public enum DistillStage {
             }
         }
         defer { if !stopped.isEmpty { FileHandle.standardError.write(Data("distill: \(stopped.count) of \(tasks.count) runs stopped\n".utf8)) } }
+        var stoppedElsewhere = 0
         if let world {
             // Rank 0 reports once every rank is done; a rank that failed lost only its unfinished runs.
             let failed = try world.sum(failure == nil ? 0 : 1), stoppedAnywhere = try world.sum(stopped.count)
@@ -150,20 +151,22 @@ public enum DistillStage {
             guard failed == 0 else {
                 throw ClusterFailure(message: "\(failed) of \(world.size) ranks failed (their errors above); rerun to resume their runs")
             }
-            if let first = stopped.first { throw StoppedRunsError(runs: stopped, first: first) }
-            guard world.rank == 0 else { return runs }
-            if stoppedAnywhere > 0 { throw ClusterFailure(message: "\(stoppedAnywhere) run(s) stopped on other ranks (their stopped.json)") }
+            guard world.rank == 0 else {
+                if let first = stopped.first { throw StoppedRunsError(runs: stopped, first: first) }
+                return runs
+            }
+            stoppedElsewhere = stoppedAnywhere - stopped.count
         }
         if options.onlineTeacher {
             for run in runs {
                 print(String(format: "%@ seed %llu with the online teacher: last %.2f%%, best %.2f%%, %@ training, %.0f img/s", run.student,
                              run.seed, 100 * run.lastAccuracy, 100 * run.bestAccuracy, formatDuration(run.trainSeconds), run.imagesPerSecond))
             }
-            if let first = stopped.first { throw StoppedRunsError(runs: stopped, first: first) }
-            return runs
+        } else {
+            print(try ReportStage.run(config))
         }
-        print(try ReportStage.run(config))
         if let first = stopped.first { throw StoppedRunsError(runs: stopped, first: first) }
+        if stoppedElsewhere > 0 { throw ClusterFailure(message: "\(stoppedElsewhere) run(s) stopped on other ranks (their stopped.json)") }
         return runs
     }
 
