@@ -81,12 +81,6 @@ public final class MPIWorld: @unchecked Sendable {
         return String(decoding: bytes.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Whether every rank passes true.
-    public func all(_ value: Bool) throws -> Bool { try sum(value ? 1 : 0) == size }
-
-    /// Waits until every rank has called it.
-    public func barrier() throws { try Self.check("MPI_Barrier") { MPI_Barrier(kd_MPI_COMM_WORLD()) } }
-
     /// Ends every process of the launch with `message` on standard error and exit status `code`:
     /// what a rank does when a collective it was in cannot go on.
     public func abort(_ message: String, code: Int32 = 1) -> Never {
@@ -126,7 +120,6 @@ public final class MPIWorld: @unchecked Sendable {
         throw MPIError(message: "\(call) failed: \(String(cString: text))")
     }
 }
-
 
 extension MPIWorld: ProcessGroup {
     /// Sums `values` over the ranks in place (`MPI_Allreduce`); a failure ends the launch.
