@@ -53,11 +53,13 @@ import Testing
 
     /// With one thread the caller computes the whole product; with two it hands about half to
     /// OpenBLAS's worker, so its own CPU time drops (to ~0.5; a thread count that were ignored
-    /// would leave it at 1).
+    /// would leave it at 1). The count is process-wide and the other suites running alongside set
+    /// it to 1 when they first multiply (and load the cores), so the best of five rounds counts.
     @Test(.enabled(if: ProcessInfo.processInfo.activeProcessorCount >= 2, "needs 2 cores to see a second BLAS thread work"))
     func twoThreadsShareOneProduct() {
-        let one = callerSeconds(threads: 1, n: 1536), two = callerSeconds(threads: 2, n: 1536)
-        #expect(two < 0.8 * one, "caller CPU seconds: \(one) with 1 thread, \(two) with 2")
+        let rounds = (0..<5).map { _ in (one: callerSeconds(threads: 1, n: 1536), two: callerSeconds(threads: 2, n: 1536)) }
+        let best = rounds.min { $0.two / $0.one < $1.two / $1.one }!
+        #expect(best.two < 0.8 * best.one, "caller CPU seconds, best of 5 rounds: \(best.one) with 1 thread, \(best.two) with 2")
         #expect(!BLAS.coreName.isEmpty)
     }
 }
