@@ -58,6 +58,12 @@ public struct StudentConfig: Codable, Sendable {
         return nil
     }
 
+    /// Refuses `data_parallel: true` when a split batch would change what the student learns.
+    func validateDataParallel(_ prepared: PreparedStudent, file: String) throws {
+        guard dataParallel == true, let obstacle = dataParallelObstacle(prepared) else { return }
+        throw ConfigError(file: file, message: "students.\(name): data_parallel: \(obstacle)")
+    }
+
     func validate(_ file: String) throws {
         func check(_ condition: Bool, _ message: String) throws {
             if !condition { throw ConfigError(file: file, message: "students.\(name): \(message)") }

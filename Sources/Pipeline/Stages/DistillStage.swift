@@ -93,15 +93,12 @@ public enum DistillStage {
         var dataParallel: Set<String> = []
         for student in students {
             let prepared = try PreparedStudent(student, context: context, seed: student.seeds[0])
-            switch (student.dataParallel == true, options.dataParallel, student.dataParallelObstacle(prepared)) {
-            case (true, _, let obstacle?):
-                throw ConfigError(file: "pipeline \(config.name)", message: "students.\(student.name): data_parallel: \(obstacle)")
-            case (false, true, let obstacle?):
+            try student.validateDataParallel(prepared, file: "pipeline \(config.name)")
+            guard student.dataParallel == true || options.dataParallel else { continue }
+            if let obstacle = student.dataParallelObstacle(prepared) {
                 if (world?.rank ?? 0) == 0 { print("distill: \(student.name) trains on one rank per run: \(obstacle)") }
-            case (true, _, nil), (false, true, nil):
+            } else {
                 dataParallel.insert(student.name)
-            case (false, false, _):
-                break
             }
         }
         let together = { (student: StudentConfig) in dataParallel.contains(student.name) }
@@ -198,9 +195,7 @@ public enum DistillStage {
             let probe = GradMode.withoutGrad { model.forward(Tensor.zeros([2, source.channels, source.height, source.width]), upto: nil) }
             let prepared = try PreparedStudent(student, setup: TermSetup(owner: "students.\(student.name)", file: file, student: model, probe: probe,
                                                                          schema: schema, cachePath: "\(file)'s cache settings", images: source.count, seed: 0))
-            if student.dataParallel == true, let obstacle = student.dataParallelObstacle(prepared) {
-                throw ConfigError(file: file, message: "students.\(student.name): data_parallel: \(obstacle)")
-            }
+            try student.validateDataParallel(prepared, file: file)
         }
     }
 
