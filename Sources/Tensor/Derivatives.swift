@@ -1,8 +1,9 @@
 // The derivative table: for every primitive op, the gradients of its inputs given the gradient
 // `g` of its output, written with tensor ops only. Recording these ops (createGraph) therefore
-// gives exact second derivatives. The fused backward kernels (batch norm, margin squares, channel
-// power sums, noise contrast) are used only when nothing records them; a recorded backward uses
-// the composite formula instead.
+// gives exact second derivatives. The fused backward kernels (margin squares, channel power sums,
+// noise contrast) are used only when nothing records them; a recorded backward uses the composite
+// formula instead. Batch norm's recorded backward is two ops of its own (input and gamma
+// gradients) with fused derivatives: exact second derivatives, no third.
 
 /// A primitive op as recorded in the graph, with what its derivative needs.
 enum Op {
@@ -23,6 +24,7 @@ enum Op {
     case gather(IndexList)
     case scatterAdd(IndexList)
     case batchNorm(eps: Double)
+    case batchNormInputGradient, batchNormGammaGradient
     case synchronizedBatchNorm(SynchronizedStatistics)
     case marginSquares(Double)
     case channelPowerSum(Double)
@@ -117,8 +119,16 @@ enum Derivatives {
             return [g.scatterAdded(indices, shape: a.shape)]
         case .scatterAdd(let indices):
             return [g.gathered(indices, shape: a.shape)]
-        case .batchNorm(let eps):
-            return batchNormVJP(inputs, saved: node.saved, g: g, eps: eps)
+        case .batchNorm:
+            return batchNormVJP(inputs, saved: node.saved, g: g)
+        case .batchNormInputGradient:
+            precondition(!GradMode.isRecording, "batch norm is differentiable twice, not three times")
+            let (dx, dg, dgamma) = Tensor.batchNormInputGradientVJP(a, inputs[1], g, gamma: inputs[2], mean: node.saved[0], invstd: node.saved[1])
+            return [needed(0) ? dx : nil, needed(1) ? dg : nil, needed(2) ? dgamma : nil]
+        case .batchNormGammaGradient:
+            precondition(!GradMode.isRecording, "batch norm is differentiable twice, not three times")
+            let (dx, dg) = Tensor.batchNormGammaGradientVJP(a, inputs[1], g, mean: node.saved[0], invstd: node.saved[1])
+            return [needed(0) ? dx : nil, needed(1) ? dg : nil]
         case .synchronizedBatchNorm(let statistics):
             // Data-parallel students refuse terms that differentiate twice (DataParallelPlan).
             precondition(!GradMode.isRecording, "synchronised batch norm has no second derivative")
@@ -134,24 +144,17 @@ enum Derivatives {
         }
     }
 
-    /// Batch norm's gradients: the fused kernel when nothing records, else the composite formula
-    /// `gamma * invstd * (g - mean(g) - xhat * mean(g * xhat))`, a function of x that can be
-    /// differentiated again.
-    private static func batchNormVJP(_ inputs: [Tensor], saved: [Tensor], g: Tensor, eps: Double) -> [Tensor?] {
-        let (x, gamma) = (inputs[0], inputs[1])
+    /// Batch norm's gradients: the fused kernel when nothing records, else the input and gamma
+    /// gradients as recorded ops of their own (differentiable once more) and beta's as a sum.
+    private static func batchNormVJP(_ inputs: [Tensor], saved: [Tensor], g: Tensor) -> [Tensor?] {
+        let (x, gamma, beta) = (inputs[0], inputs[1], inputs[2])
+        let (mean, invstd) = (saved[0], saved[1])
         if !GradMode.isRecording {
-            let (gx, ggamma, gbeta) = Tensor.batchNormBackward(x, g, gamma: gamma, mean: saved[0], invstd: saved[1])
-            return [x.requiresGrad ? gx : nil, gamma.requiresGrad ? ggamma : nil, inputs[2].requiresGrad ? gbeta : nil]
+            let (gx, ggamma, gbeta) = Tensor.batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd)
+            return [x.requiresGrad ? gx : nil, gamma.requiresGrad ? ggamma : nil, beta.requiresGrad ? gbeta : nil]
         }
-        let axes = [0] + Array(2..<x.rank)
-        let centred = x - x.mean(axes: axes, keepDims: true)
-        let invstd = (centred.pow(2).mean(axes: axes, keepDims: true) + eps).pow(-0.5)
-        let xhat = centred * invstd
-        let gxhat = g * xhat
-        let gx = gamma.channelShaped(rank: x.rank) * invstd
-            * (g - g.mean(axes: axes, keepDims: true) - xhat * gxhat.mean(axes: axes, keepDims: true))
-        return [x.requiresGrad ? gx : nil,
-                gamma.requiresGrad ? gxhat.sum(axes: axes) : nil,
-                inputs[2].requiresGrad ? g.sum(axes: axes) : nil]
+        return [x.requiresGrad ? Tensor.batchNormInputGradient(x, g, gamma: gamma, mean: mean, invstd: invstd) : nil,
+                gamma.requiresGrad ? Tensor.batchNormGammaGradient(x, g, mean: mean, invstd: invstd, gamma: gamma) : nil,
+                beta.requiresGrad ? g.sum(axes: [0] + Array(2..<x.rank)) : nil]
     }
 }

@@ -1,6 +1,7 @@
 // Batch normalisation over axis 1 (channels) of `[N,C,...]`, and L2 normalisation along an axis.
-// Training-mode batch norm has a fused kernel both ways; when the backward pass is itself recorded
-// (double backpropagation) its derivative is written with ordinary ops instead (Derivatives.swift).
+// Training-mode batch norm has fused kernels both ways; when the backward pass is itself recorded
+// (double backpropagation) it records two ops, the input and gamma gradients, whose own
+// derivatives are fused kernels too: batch norm is differentiable twice, not three times.
 // Synchronised batch norm, for data-parallel training, takes its statistics over the whole batch
 // split across a `ProcessGroup`, accumulating in float64; it has a first derivative only.
 import Parallel
@@ -99,6 +100,88 @@ private func batchNormBackwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ 
                 }
             }
             (pgg.base[channel], pgb.base[channel]) = (sumGX, sumG)
+        }
+    }
+}
+
+/// One channel's sums over `[N,C,...]` of g, g·x̂ and, when `u` is given, u, u·x̂ and u·g, where
+/// x̂ = (x - mean) * invstd: the moments batch norm's second derivatives need (zero without `u`).
+private func channelMoments<T: TensorScalar>(_ layout: ChannelLayout, _ x: SendablePointer<T>, _ g: SendablePointer<T>,
+                                            _ u: SendablePointer<T>?, mean: SendablePointer<T>, invstd: SendablePointer<T>,
+                                            channel: Int) -> (g: T, gx: T, u: T, ux: T, ug: T) {
+    let (m, inv) = (mean.base[channel], invstd.base[channel])
+    var (sg, sgx, su, sux, sug) = (T(0), T(0), T(0), T(0), T(0))
+    for block in 0..<layout.n {
+        let offset = (block * layout.c + channel) * layout.inner
+        let (px, pg) = (x.base + offset, g.base + offset)
+        sg += sumStrided(pg, layout.inner, 1)
+        sgx += sumProductsWithDeviations(pg, px, layout.inner, from: m) * inv
+        if let u {
+            let pu = u.base + offset
+            su += sumStrided(pu, layout.inner, 1)
+            sux += sumProductsWithDeviations(pu, px, layout.inner, from: m) * inv
+            sug += sumProductsWithDeviations(pu, pg, layout.inner, from: 0)
+        }
+    }
+    return (sg, sgx, su, sux, sug)
+}
+
+/// The derivative of batch norm's input gradient `gx = gamma s (g - mean(g) - x̂ mean(g x̂))`
+/// (s = invstd, per channel) against upstream `u`: with B = mean(g x̂), C = mean(u x̂),
+/// E = mean(u g), d/dx = -gamma s^2 (x̂ (E - mean(u) mean(g) - 3BC) + C (g - mean(g)) + B (u - mean(u))),
+/// d/dg = gamma s (u - mean(u) - x̂ C), d/dgamma = s M (E - mean(u) mean(g) - BC), M elements per channel.
+private func batchNormInputGradientVJPKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: Tensor, _ u: Tensor, _ gamma: Tensor,
+                                                              _ mean: Tensor, _ invstd: Tensor,
+                                                              _ dx: Tensor, _ dg: Tensor, _ dgamma: Tensor) {
+    let layout = ChannelLayout(x.shape)
+    let (px, pg, pu) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: g.pointer(T.self)), SendablePointer(base: u.pointer(T.self)))
+    let (pm, pi, pgamma) = (SendablePointer(base: mean.pointer(T.self)), SendablePointer(base: invstd.pointer(T.self)),
+                            SendablePointer(base: gamma.pointer(T.self)))
+    let (pdx, pdg, pdgamma) = (SendablePointer(base: dx.pointer(T.self)), SendablePointer(base: dg.pointer(T.self)),
+                               SendablePointer(base: dgamma.pointer(T.self)))
+    parallelRanges(layout.c, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, channels in
+        for channel in channels {
+            let sums = channelMoments(layout, px, pg, pu, mean: pm, invstd: pi, channel: channel)
+            let count = T(layout.perChannel)
+            let (meanG, b, meanU, c, e) = (sums.g / count, sums.gx / count, sums.u / count, sums.ux / count, sums.ug / count)
+            let (m, inv, gm) = (pm.base[channel], pi.base[channel], pgamma.base[channel])
+            let k = e - meanU * meanG - 3 * b * c
+            let (xScale, gScale) = (-gm * inv * inv, gm * inv)
+            for block in 0..<layout.n {
+                let offset = (block * layout.c + channel) * layout.inner
+                for i in 0..<layout.inner {
+                    let (xhat, gi, ui) = ((px.base[offset + i] - m) * inv, pg.base[offset + i], pu.base[offset + i])
+                    pdx.base[offset + i] = xScale * (xhat * k + c * (gi - meanG) + b * (ui - meanU))
+                    pdg.base[offset + i] = gScale * (ui - meanU - xhat * c)
+                }
+            }
+            pdgamma.base[channel] = inv * count * (e - meanU * meanG - b * c)
+        }
+    }
+}
+
+/// The derivative of batch norm's gamma gradient `sum(g x̂)` against per-channel upstream `w`:
+/// d/dg = w x̂, d/dx = w s (g - mean(g) - x̂ mean(g x̂)).
+private func batchNormGammaGradientVJPKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: Tensor, _ w: Tensor, _ mean: Tensor,
+                                                              _ invstd: Tensor, _ dx: Tensor, _ dg: Tensor) {
+    let layout = ChannelLayout(x.shape)
+    let (px, pg, pw) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: g.pointer(T.self)), SendablePointer(base: w.pointer(T.self)))
+    let (pm, pi) = (SendablePointer(base: mean.pointer(T.self)), SendablePointer(base: invstd.pointer(T.self)))
+    let (pdx, pdg) = (SendablePointer(base: dx.pointer(T.self)), SendablePointer(base: dg.pointer(T.self)))
+    parallelRanges(layout.c, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, channels in
+        for channel in channels {
+            let sums = channelMoments(layout, px, pg, nil, mean: pm, invstd: pi, channel: channel)
+            let count = T(layout.perChannel)
+            let (meanG, b) = (sums.g / count, sums.gx / count)
+            let (m, inv, wc) = (pm.base[channel], pi.base[channel], pw.base[channel])
+            for block in 0..<layout.n {
+                let offset = (block * layout.c + channel) * layout.inner
+                for i in 0..<layout.inner {
+                    let (xhat, gi) = ((px.base[offset + i] - m) * inv, pg.base[offset + i])
+                    pdx.base[offset + i] = wc * inv * (gi - meanG - xhat * b)
+                    pdg.base[offset + i] = wc * xhat
+                }
+            }
         }
     }
 }
@@ -257,6 +340,43 @@ extension Tensor {
         case .float64: batchNormBackwardKernel(Double.self, x, g, gamma, mean, invstd, gx, ggamma, gbeta)
         }
         return (gx, ggamma, gbeta)
+    }
+
+    /// Batch norm's input gradient `gamma s (g - mean(g) - x̂ mean(g x̂))` for `x` `[N,C,...]`, upstream
+    /// `g` of x's shape, `gamma` `[C]` and the forward's saved `mean` and `invstd` `[C]`, recorded so
+    /// that it can be differentiated once more (double backpropagation through batch norm).
+    public static func batchNormInputGradient(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor, invstd: Tensor) -> Tensor {
+        let gx = GradMode.withoutGrad { batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd).0 }
+        return gx.recorded(.batchNormInputGradient, [x, g, gamma], saved: [mean, invstd])
+    }
+
+    /// Batch norm's gamma gradient `sum(g x̂)` over every axis but 1, `[C]`, recorded like
+    /// `batchNormInputGradient`.
+    public static func batchNormGammaGradient(_ x: Tensor, _ g: Tensor, mean: Tensor, invstd: Tensor, gamma: Tensor) -> Tensor {
+        let ggamma = GradMode.withoutGrad { batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd).1 }
+        return ggamma.recorded(.batchNormGammaGradient, [x, g], saved: [mean, invstd])
+    }
+
+    /// The gradients of `batchNormInputGradient(x, g, gamma, ...)` against upstream `u`: for x, g, gamma.
+    static func batchNormInputGradientVJP(_ x: Tensor, _ g: Tensor, _ u: Tensor, gamma: Tensor, mean: Tensor,
+                                          invstd: Tensor) -> (Tensor, Tensor, Tensor) {
+        let (dx, dg) = (Tensor(uninitializedShape: x.shape, dtype: x.dtype), Tensor(uninitializedShape: x.shape, dtype: x.dtype))
+        let dgamma = Tensor(uninitializedShape: gamma.shape, dtype: x.dtype)
+        switch x.dtype {
+        case .float32: batchNormInputGradientVJPKernel(Float.self, x, g, u, gamma, mean, invstd, dx, dg, dgamma)
+        case .float64: batchNormInputGradientVJPKernel(Double.self, x, g, u, gamma, mean, invstd, dx, dg, dgamma)
+        }
+        return (dx, dg, dgamma)
+    }
+
+    /// The gradients of `batchNormGammaGradient(x, g, ...)` against per-channel upstream `w`: for x and g.
+    static func batchNormGammaGradientVJP(_ x: Tensor, _ g: Tensor, _ w: Tensor, mean: Tensor, invstd: Tensor) -> (Tensor, Tensor) {
+        let (dx, dg) = (Tensor(uninitializedShape: x.shape, dtype: x.dtype), Tensor(uninitializedShape: x.shape, dtype: x.dtype))
+        switch x.dtype {
+        case .float32: batchNormGammaGradientVJPKernel(Float.self, x, g, w, mean, invstd, dx, dg)
+        case .float64: batchNormGammaGradientVJPKernel(Double.self, x, g, w, mean, invstd, dx, dg)
+        }
+        return (dx, dg)
     }
 
     /// `[1,C,1,...]`: a per-channel vector shaped to broadcast against `[N,C,...]` of `rank`.

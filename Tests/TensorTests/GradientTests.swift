@@ -191,11 +191,35 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
     @Test func normalisation() {
         expectDerivatives([[4, 3, 2, 2], [3], [3]], rtol: 1e-3) { Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], eps: 1e-5).output }
         expectDerivatives([[6, 3], [3], [3]]) { Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], eps: 1e-5).output }
+        // The upstream gradient of batch norm then depends on x, gamma and beta (as in gradient AT),
+        // so the second order reaches every input of the recorded input and gamma gradients.
+        expectDerivatives([[4, 3, 2, 2], [3], [3]], rtol: 1e-3) { Tensor.batchNorm($0[0], gamma: $0[1], beta: $0[2], eps: 1e-5).output.pow(3) }
         let (runningMean, runningVariance) = (Tensor(shape: [3], doubles: [0.1, -0.2, 0.3]), Tensor(shape: [3], doubles: [0.5, 1, 2]))
         expectDerivatives([[2, 3, 2, 2], [3], [3]]) {
             Tensor.batchNormInference($0[0], gamma: $0[1], beta: $0[2], runningMean: runningMean, runningVariance: runningVariance, eps: 1e-5)
         }
         expectDerivatives([[3, 4]]) { $0[0].l2Normalized(axis: 1) }
+    }
+
+    @Test func batchNormRecordedBackward() {
+        // The two ops a recorded batch-norm backward consists of, each against finite differences
+        // in all of its inputs (x, the upstream g, gamma), with the statistics of x recomputed.
+        func statistics(_ x: Tensor) -> (Tensor, Tensor) {
+            GradMode.withoutGrad {
+                let (_, mean, variance) = Tensor.batchNorm(x, gamma: .ones([3], dtype: .float64), beta: .zeros([3], dtype: .float64), eps: 1e-5)
+                return (mean, (variance + 1e-5).pow(-0.5))
+            }
+        }
+        let input = gradCheck(randomInputs([[4, 3, 2, 2], [4, 3, 2, 2], [3]], seed: 5), rtol: 1e-3) { values in
+            let (mean, invstd) = statistics(values[0])
+            return Tensor.batchNormInputGradient(values[0], values[1], gamma: values[2], mean: mean, invstd: invstd)
+        }
+        #expect(input.passed, "input gradient \(input)")
+        let gamma = gradCheck(randomInputs([[5, 3], [5, 3]], seed: 6), rtol: 1e-3) { values in
+            let (mean, invstd) = statistics(values[0])
+            return Tensor.batchNormGammaGradient(values[0], values[1], mean: mean, invstd: invstd, gamma: .ones([3], dtype: .float64))
+        }
+        #expect(gamma.passed, "gamma gradient \(gamma)")
     }
 
     @Test func activations() {
