@@ -82,7 +82,36 @@ struct BroadcastLoop: Sendable {
             return
         }
         parallelRanges(rows, workers: rows * length >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
-            for row in range { body(offsets(ofRow: row), length, inner) }
+            forEachRow(in: range) { offsets in body(offsets, length, inner) }
+        }
+    }
+
+    /// Calls `body(offsets)` for rows `range` in order, stepping the offsets from row to row like
+    /// an odometer instead of recomputing (and allocating) them per row: rows of an 8x8 feature
+    /// map are 64 elements, which a per-row allocation would outweigh.
+    func forEachRow(in range: Range<Int>, _ body: ([Int]) -> Void) {
+        guard !range.isEmpty else { return }
+        var offsets = offsets(ofRow: range.lowerBound)
+        var indices = [Int](repeating: 0, count: sizes.count)
+        var remainder = range.lowerBound
+        for axis in stride(from: sizes.count - 2, through: 0, by: -1) {
+            indices[axis] = remainder % sizes[axis]
+            remainder /= sizes[axis]
+        }
+        for row in range {
+            body(offsets)
+            guard row + 1 < range.upperBound else { break }
+            var axis = sizes.count - 2
+            while axis >= 0 {
+                indices[axis] += 1
+                if indices[axis] < sizes[axis] {
+                    for operand in strides.indices { offsets[operand] += strides[operand][axis] }
+                    break
+                }
+                for operand in strides.indices { offsets[operand] -= strides[operand][axis] * (sizes[axis] - 1) }
+                indices[axis] = 0
+                axis -= 1
+            }
         }
     }
 }

@@ -52,11 +52,10 @@ private func reduceKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ out: Tensor
         target.base.update(repeating: initial, count: out.count)
         let outStrides = broadcastStrides(out.shape, to: shape)
         let loop = BroadcastLoop(shape: shape, strides: [inputStrides, outStrides])
-        for row in 0..<loop.rowCount {
-            let offsets = loop.offsets(ofRow: row)
+        let (si, so, length) = (loop.strides[0].last!, loop.strides[1].last!, loop.rowLength)
+        loop.forEachRow(in: 0..<loop.rowCount) { offsets in
             let (input, output) = (source.base + offsets[0], target.base + offsets[1])
-            let (si, so) = (loop.strides[0].last!, loop.strides[1].last!)
-            for i in 0..<loop.rowLength {
+            for i in 0..<length {
                 output[i * so] = max ? Swift.max(output[i * so], input[i * si]) : output[i * so] + input[i * si]
             }
         }

@@ -1,6 +1,7 @@
 // Forward values of the ops against direct computations by hand or by naive loops.
 import Foundation
 import Testing
+import Parallel
 import Tensor
 
 @Suite struct ForwardTests {
@@ -19,6 +20,33 @@ import Tensor
         #expect(Tensor(shape: [3], doubles: [-1, 0, 2]).clamped(min: -0.5, max: 1).doubles == [-0.5, 0, 1])
         #expect(Tensor(shape: [2], doubles: [4, 9]).sqrt().doubles == [2, 3])
         #expect(Tensor(shape: [2], doubles: [2, 3]).pow(3).doubles == [8, 27])
+    }
+
+    @Test func broadcastRowsSteppedAcrossThreads() {
+        // Four row axes that do not merge, large enough to be split over two workers mid-row-range:
+        // every element against its own index arithmetic; an axis sum of the same walk too.
+        let (n, c, h, w) = (16, 5, 9, 64)
+        let a = Tensor(shape: [n, c, h, w], doubles: (0..<(n * c * h * w)).map { Double($0 % 1009) })
+        let b = Tensor(shape: [c, 1, w], doubles: (0..<(c * w)).map { Double($0 % 31) * 0.5 })
+        let out = ComputeThreads.with(2) { (a * b).doubles }
+        let expected = (0..<(n * c * h * w)).map { index -> Double in
+            let (x, channel) = (index % w, (index / (h * w)) % c)
+            return Double(index % 1009) * (Double((channel * w + x) % 31) * 0.5)
+        }
+        #expect(out == expected)
+        let summed = ComputeThreads.with(2) { a.sum(axes: [0, 2]).doubles }
+        var expectedSum = [Double](repeating: 0, count: c * w)
+        for i in 0..<n {
+            for channel in 0..<c {
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let index: Int = ((i * c + channel) * h + y) * w + x
+                        expectedSum[channel * w + x] += Double(index % 1009)
+                    }
+                }
+            }
+        }
+        #expect(summed == expectedSum)
     }
 
     @Test func largeFloatTensorsSplitAcrossThreads() {
