@@ -153,8 +153,7 @@ enum Derivatives {
             let (gx, ggamma, gbeta) = Tensor.batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd)
             return [x.requiresGrad ? gx : nil, gamma.requiresGrad ? ggamma : nil, beta.requiresGrad ? gbeta : nil]
         }
-        return [x.requiresGrad ? Tensor.batchNormInputGradient(x, g, gamma: gamma, mean: mean, invstd: invstd) : nil,
-                gamma.requiresGrad ? Tensor.batchNormGammaGradient(x, g, mean: mean, invstd: invstd, gamma: gamma) : nil,
-                beta.requiresGrad ? g.sum(axes: [0] + Array(2..<x.rank)) : nil]
+        let (gx, ggamma) = Tensor.batchNormGradients(x, g, gamma: gamma, mean: mean, invstd: invstd)
+        return [x.requiresGrad ? gx : nil, gamma.requiresGrad ? ggamma : nil, beta.requiresGrad ? g.sum(axes: [0] + Array(2..<x.rank)) : nil]
     }
 }

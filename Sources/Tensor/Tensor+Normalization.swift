@@ -342,22 +342,18 @@ extension Tensor {
         return (gx, ggamma, gbeta)
     }
 
-    /// Batch norm's input gradient `gamma s (g - mean(g) - x̂ mean(g x̂))` for `x` `[N,C,...]`, upstream
-    /// `g` of x's shape, `gamma` `[C]` and the forward's saved `mean` and `invstd` `[C]`, recorded so
-    /// that it can be differentiated once more (double backpropagation through batch norm).
-    public static func batchNormInputGradient(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor, invstd: Tensor) -> Tensor {
-        let gx = GradMode.withoutGrad { batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd).0 }
-        return gx.recorded(.batchNormInputGradient, [x, g, gamma], saved: [mean, invstd])
+    /// Batch norm's input gradient `gamma s (g - mean(g) - x̂ mean(g x̂))` (x's shape) and gamma
+    /// gradient `sum(g x̂)` over every axis but 1 (`[C]`), for `x` `[N,C,...]`, upstream `g` of x's
+    /// shape, `gamma` `[C]` and the forward's saved `mean` and `invstd` `[C]`: one fused kernel, its
+    /// two results recorded as ops that can be differentiated once more (double backpropagation).
+    public static func batchNormGradients(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor,
+                                          invstd: Tensor) -> (input: Tensor, gamma: Tensor) {
+        let (gx, ggamma, _) = GradMode.withoutGrad { batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd) }
+        return (gx.recorded(.batchNormInputGradient, [x, g, gamma], saved: [mean, invstd]),
+                ggamma.recorded(.batchNormGammaGradient, [x, g], saved: [mean, invstd]))
     }
 
-    /// Batch norm's gamma gradient `sum(g x̂)` over every axis but 1, `[C]`, recorded like
-    /// `batchNormInputGradient`.
-    public static func batchNormGammaGradient(_ x: Tensor, _ g: Tensor, mean: Tensor, invstd: Tensor, gamma: Tensor) -> Tensor {
-        let ggamma = GradMode.withoutGrad { batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd).1 }
-        return ggamma.recorded(.batchNormGammaGradient, [x, g], saved: [mean, invstd])
-    }
-
-    /// The gradients of `batchNormInputGradient(x, g, gamma, ...)` against upstream `u`: for x, g, gamma.
+    /// The gradients of `batchNormGradients(x, g, gamma, ...).input` against upstream `u`: for x, g, gamma.
     static func batchNormInputGradientVJP(_ x: Tensor, _ g: Tensor, _ u: Tensor, gamma: Tensor, mean: Tensor,
                                           invstd: Tensor) -> (Tensor, Tensor, Tensor) {
         let (dx, dg) = (Tensor(uninitializedShape: x.shape, dtype: x.dtype), Tensor(uninitializedShape: x.shape, dtype: x.dtype))
@@ -369,7 +365,7 @@ extension Tensor {
         return (dx, dg, dgamma)
     }
 
-    /// The gradients of `batchNormGammaGradient(x, g, ...)` against per-channel upstream `w`: for x and g.
+    /// The gradients of `batchNormGradients(x, g, ...).gamma` against per-channel upstream `w`: for x and g.
     static func batchNormGammaGradientVJP(_ x: Tensor, _ g: Tensor, _ w: Tensor, mean: Tensor, invstd: Tensor) -> (Tensor, Tensor) {
         let (dx, dg) = (Tensor(uninitializedShape: x.shape, dtype: x.dtype), Tensor(uninitializedShape: x.shape, dtype: x.dtype))
         switch x.dtype {
