@@ -72,40 +72,9 @@ private func batchNormForwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g
     }
 }
 
-private func batchNormBackwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: Tensor, _ gamma: Tensor, _ mean: Tensor,
-                                                      _ invstd: Tensor, _ gx: Tensor, _ ggamma: Tensor, _ gbeta: Tensor) {
-    let layout = ChannelLayout(x.shape)
-    let (px, pgrad, pgx) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: g.pointer(T.self)),
-                            SendablePointer(base: gx.pointer(T.self)))
-    let (pgamma, pm, pi) = (SendablePointer(base: gamma.pointer(T.self)), SendablePointer(base: mean.pointer(T.self)),
-                            SendablePointer(base: invstd.pointer(T.self)))
-    let (pgg, pgb) = (SendablePointer(base: ggamma.pointer(T.self)), SendablePointer(base: gbeta.pointer(T.self)))
-    parallelRanges(layout.c, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, channels in
-        for channel in channels {
-            let (m, inv) = (pm.base[channel], pi.base[channel])
-            var sumG = T(0), sumGX = T(0)
-            for block in 0..<layout.n {
-                let offset = (block * layout.c + channel) * layout.inner
-                sumG += sumStrided(pgrad.base + offset, layout.inner, 1)
-                sumGX += sumProductsWithDeviations(pgrad.base + offset, px.base + offset, layout.inner, from: m) * inv
-            }
-            let count = T(layout.perChannel)
-            let scale = pgamma.base[channel] * inv
-            let (meanG, meanGX) = (sumG / count, sumGX / count)
-            for block in 0..<layout.n {
-                let offset = (block * layout.c + channel) * layout.inner
-                for i in 0..<layout.inner {
-                    let xhat = (px.base[offset + i] - m) * inv
-                    pgx.base[offset + i] = scale * (pgrad.base[offset + i] - meanG - xhat * meanGX)
-                }
-            }
-            (pgg.base[channel], pgb.base[channel]) = (sumGX, sumG)
-        }
-    }
-}
-
-/// One channel's sums over `[N,C,...]` of g, g·x̂ and, when `u` is given, u, u·x̂ and u·g, where
-/// x̂ = (x - mean) * invstd: the moments batch norm's second derivatives need (zero without `u`).
+/// One channel's sums over `[N,C,...]` of g, g·x̂ and, when `u` is given, u, u·x̂ and u·g (else
+/// zero), where x̂ = (x - mean) * invstd: the moments of batch norm's backward (g's) and of its
+/// second derivatives (all five).
 private func channelMoments<T: TensorScalar>(_ layout: ChannelLayout, _ x: SendablePointer<T>, _ g: SendablePointer<T>,
                                             _ u: SendablePointer<T>?, mean: SendablePointer<T>, invstd: SendablePointer<T>,
                                             channel: Int) -> (g: T, gx: T, u: T, ux: T, ug: T) {
@@ -124,6 +93,34 @@ private func channelMoments<T: TensorScalar>(_ layout: ChannelLayout, _ x: Senda
         }
     }
     return (sg, sgx, su, sux, sug)
+}
+
+private func batchNormBackwardKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: Tensor, _ gamma: Tensor, _ mean: Tensor,
+                                                      _ invstd: Tensor, _ gx: Tensor, _ ggamma: Tensor, _ gbeta: Tensor) {
+    let layout = ChannelLayout(x.shape)
+    let (px, pgrad, pgx) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: g.pointer(T.self)),
+                            SendablePointer(base: gx.pointer(T.self)))
+    let (pgamma, pm, pi) = (SendablePointer(base: gamma.pointer(T.self)), SendablePointer(base: mean.pointer(T.self)),
+                            SendablePointer(base: invstd.pointer(T.self)))
+    let (pgg, pgb) = (SendablePointer(base: ggamma.pointer(T.self)), SendablePointer(base: gbeta.pointer(T.self)))
+    parallelRanges(layout.c, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, channels in
+        for channel in channels {
+            let (m, inv) = (pm.base[channel], pi.base[channel])
+            let sums = channelMoments(layout, px, pgrad, nil, mean: pm, invstd: pi, channel: channel)
+            let (sumG, sumGX) = (sums.g, sums.gx)
+            let count = T(layout.perChannel)
+            let scale = pgamma.base[channel] * inv
+            let (meanG, meanGX) = (sumG / count, sumGX / count)
+            for block in 0..<layout.n {
+                let offset = (block * layout.c + channel) * layout.inner
+                for i in 0..<layout.inner {
+                    let xhat = (px.base[offset + i] - m) * inv
+                    pgx.base[offset + i] = scale * (pgrad.base[offset + i] - meanG - xhat * meanGX)
+                }
+            }
+            (pgg.base[channel], pgb.base[channel]) = (sumGX, sumG)
+        }
+    }
 }
 
 /// The derivative of batch norm's input gradient `gx = gamma s (g - mean(g) - x̂ mean(g x̂))`
