@@ -14,6 +14,10 @@ static inline int kd_DNNL_ARG_DIFF_WEIGHTS(void) { return DNNL_ARG_DIFF_WEIGHTS;
 static inline int kd_DNNL_ARG_SCRATCHPAD(void) { return DNNL_ARG_SCRATCHPAD; }
 static inline int kd_DNNL_ARG_FROM(void) { return DNNL_ARG_FROM; }
 static inline int kd_DNNL_ARG_TO(void) { return DNNL_ARG_TO; }
+static inline int kd_DNNL_ARG_MEAN(void) { return DNNL_ARG_MEAN; }
+static inline int kd_DNNL_ARG_VARIANCE(void) { return DNNL_ARG_VARIANCE; }
+static inline int kd_DNNL_ARG_SCALE_SHIFT(void) { return DNNL_ARG_SCALE_SHIFT; }
+static inline int kd_DNNL_ARG_DIFF_SCALE_SHIFT(void) { return DNNL_ARG_DIFF_SCALE_SHIFT; }
 
 /// libgomp: the team size of the next parallel regions started by the calling thread.
 void omp_set_num_threads(int threads);

@@ -1,6 +1,7 @@
 // A float32 convolution pass on oneDNN, created once per shape, pass, layout and thread count and
 // cached (as oneDNN recommends: creating a primitive searches implementations and JIT-compiles).
-// Callers hand plain NCHW / OIHW buffers; for the blocked layout the operands go through reorders.
+// Callers hand plain NCHW / OIHW buffers, which go through reorders into the blocked layout, or
+// activations already in the channel-blocked layout the primitive chose (ChannelBlocks.swift).
 internal import CDNNL
 
 /// One convolution pass ready to run; get it from `ConvolutionPrimitive.cached`.
@@ -22,6 +23,8 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         let plain: MemoryDescriptor
         let chosen: MemoryDescriptor
         let reorder: Primitive?
+        /// The chosen layout when it is a channel-blocked one a caller may hold activations in.
+        let blocks: ChannelBlocks?
     }
 
     /// The cached primitive for `shape`, `pass`, `layout` and `threads`, created on first use.
@@ -104,61 +107,82 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
             var reorder: Primitive?
             if !chosen.sameLayout(as: plain) {
                 let isOutput = index == 2
-                reorder = try Self.reorder(from: isOutput ? chosen : plain, to: isOutput ? plain : chosen, engine: engine,
+                reorder = try reorderPrimitive(from: isOutput ? chosen : plain, to: isOutput ? plain : chosen, engine: engine,
                                            name: "the reorder of operand \(index) of \(name)")
             }
-            operands.append(Operand(number: role.number, plain: plain, chosen: chosen, reorder: reorder))
+            let isWeight = role.query == dnnl_query_weights_md || role.query == dnnl_query_diff_weights_md
+            let blocks = reorder == nil || isWeight ? nil : ChannelBlocks.of(chosen, dims: role.dims)
+            operands.append(Operand(number: role.number, plain: plain, chosen: chosen, reorder: reorder, blocks: blocks))
         }
         self.operands = operands
     }
 
-    private static func reorder(from source: MemoryDescriptor, to target: MemoryDescriptor, engine: Engine, name: String) throws -> Primitive {
-        var (from, to) = (source.raw, target.raw)
-        let attributes = try userScratchpadAttributes()
-        defer { dnnl_primitive_attr_destroy(attributes) }
-        var descriptor: dnnl_primitive_desc_t?
-        try dnnl("choosing \(name)") {
-            dnnl_reorder_primitive_desc_create(&descriptor, &from, engine.handle, &to, engine.handle, attributes)
-        }
-        return try Primitive(descriptor: descriptor!, engine: engine, name: name)
-    }
-
     /// oneDNN's name of the convolution implementation (`jit:avx2`, `gemm:jit`, ...).
     public var implementation: String { convolution.implementation }
+
+    /// The channel-blocked layout operand `index` (in `execute`'s order) may be handed in or
+    /// written in instead of plain NCHW, when the primitive computes in one (activations only).
+    public func blocks(ofOperand index: Int) -> ChannelBlocks? { operands[index].blocks }
 
     /// Runs the pass on plain row-major buffers, on `threads` OpenMP threads of the calling thread:
     /// forward `(input [N,C,H,W], weight [O,C,kh,kw]) -> output [N,O,oh,ow]`; backward data
     /// `(output gradient [N,O,oh,ow], weight) -> input gradient [N,C,H,W]`; backward weights
     /// `(input, output gradient) -> weight gradient [O,C,kh,kw]`. `output` is overwritten.
     public func execute(_ first: UnsafePointer<Float>, _ second: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) throws {
-        OpenMP.setThreads(threads)
-        let buffers = [UnsafeMutableRawPointer(mutating: first), UnsafeMutableRawPointer(mutating: second), UnsafeMutableRawPointer(output)]
-        try staged(0, buffers, [])
+        try execute(.plain(first), .plain(second), into: .plain(UnsafePointer(output)))
     }
 
-    /// Gives operand `index` a buffer in the layout the primitive chose (reordering an input into
-    /// scratch memory, or lending scratch memory to a blocked output), then does the next; after the
-    /// last, runs the convolution and reorders a blocked output back into the caller's buffer.
-    private func staged(_ index: Int, _ buffers: [UnsafeMutableRawPointer], _ arguments: [Argument]) throws {
+    /// Runs the pass as `execute(_:_:into:)` does, each operand plain or in the blocked layout
+    /// `blocks(ofOperand:)` gives for it (an operand given `.blocked` must have one). Blocked
+    /// operands skip their reorder.
+    public func execute(_ first: OperandBuffer, _ second: OperandBuffer, into output: OperandBuffer) throws {
+        OpenMP.setThreads(threads)
+        for (index, operand) in [first, second, output].enumerated() where operand.isBlocked {
+            precondition(operands[index].blocks != nil, "operand \(index) of \(convolution.name) handed in a blocked layout it does not use")
+        }
+        try staged(0, [first, second, output], [])
+    }
+
+    /// Gives operand `index` a buffer in the layout the primitive chose (reordering a plain input
+    /// into scratch memory, or lending scratch memory to a plain output), then does the next; after
+    /// the last, runs the convolution and reorders a plain output's result into the caller's buffer.
+    private func staged(_ index: Int, _ buffers: [OperandBuffer], _ arguments: [Argument]) throws {
         guard index < operands.count else {
             try convolution.run(arguments)
             let output = operands[2]
-            if let reorder = output.reorder {
+            if let reorder = output.reorder, !buffers[2].isBlocked {
                 try reorder.run([Argument(number: kd_DNNL_ARG_FROM(), descriptor: output.chosen, buffer: arguments[2].buffer),
-                                 Argument(number: kd_DNNL_ARG_TO(), descriptor: output.plain, buffer: buffers[2])])
+                                 Argument(number: kd_DNNL_ARG_TO(), descriptor: output.plain, buffer: buffers[2].pointer)])
             }
             return
         }
         let operand = operands[index]
-        guard let reorder = operand.reorder else {
-            return try staged(index + 1, buffers, arguments + [Argument(number: operand.number, descriptor: operand.plain, buffer: buffers[index])])
+        let buffer = buffers[index]
+        guard let reorder = operand.reorder, !buffer.isBlocked else {
+            let layout = operand.reorder == nil ? operand.plain : operand.chosen
+            return try staged(index + 1, buffers, arguments + [Argument(number: operand.number, descriptor: layout, buffer: buffer.pointer)])
         }
         try ScratchMemory.shared.with(operand.chosen.byteCount) { scratch in
             if index < 2 {
-                try reorder.run([Argument(number: kd_DNNL_ARG_FROM(), descriptor: operand.plain, buffer: buffers[index]),
+                try reorder.run([Argument(number: kd_DNNL_ARG_FROM(), descriptor: operand.plain, buffer: buffer.pointer),
                                  Argument(number: kd_DNNL_ARG_TO(), descriptor: operand.chosen, buffer: scratch!)])
             }
             try staged(index + 1, buffers, arguments + [Argument(number: operand.number, descriptor: operand.chosen, buffer: scratch!)])
+        }
+    }
+}
+
+/// A float32 operand buffer of a convolution pass: plain NCHW / OIHW, or in the channel-blocked
+/// layout the primitive chose for it.
+public enum OperandBuffer {
+    case plain(UnsafePointer<Float>)
+    case blocked(UnsafePointer<Float>)
+
+    var isBlocked: Bool { if case .blocked = self { true } else { false } }
+
+    var pointer: UnsafeMutableRawPointer {
+        switch self {
+        case .plain(let p), .blocked(let p): UnsafeMutableRawPointer(mutating: p)
         }
     }
 }

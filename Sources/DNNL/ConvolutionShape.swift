@@ -41,11 +41,12 @@ public enum ConvolutionPass: String, Hashable, Sendable, CaseIterable {
     case forward, backwardData, backwardWeights
 }
 
-/// The layout oneDNN computes in. The caller's buffers are always plain NCHW / OIHW.
+/// The layout oneDNN computes in.
 public enum ConvolutionLayout: String, Hashable, Sendable, CaseIterable {
     /// oneDNN works on the plain buffers directly (no copies).
     case plain
-    /// oneDNN picks its layout (format `any`: channel blocks of 8 or 16); operands are reordered
-    /// into it and the result back out, in scratch memory of the wrapper's.
+    /// oneDNN picks its layout (format `any`: channel blocks of 8 or 16); plain operands are
+    /// reordered into it and a plain result back out, in scratch memory of the wrapper's, and
+    /// activations may also be handed over and written in it (`ChannelBlocks`).
     case blocked
 }

@@ -93,26 +93,44 @@ extension ConvolutionKernel {
 }
 
 /// Runs `pass` on oneDNN when the kernel for it (forced or measured) is a oneDNN one and the
-/// operands are float32; returns false when the reference kernel should run instead. Operands in
-/// the order of `ConvolutionPrimitive.execute`; `out` is overwritten.
-func convolutionOnDNNL(_ pass: ConvolutionPassKind, _ first: Tensor, _ second: Tensor, into out: Tensor,
-                       _ s: ConvolutionSizes, batch: Int) -> Bool {
-    let kernel = ConvolutionKernel.choice(pass, s, batch: batch)
-    guard out.dtype == .float32, kernel != .reference else { return false }
+/// operands are float32, giving its result of `outShape`; nil when the reference kernel should run
+/// instead. Operands in the order of `ConvolutionPrimitive.execute`. With the blocked kernel,
+/// activations are handed over in the channel-blocked layout when they hold it, an input reordered
+/// into it keeps that copy (the weight gradient reads the same input and output gradient again),
+/// and an activation result stays blocked (Tensor.swift's layout rule).
+func convolutionOnDNNL(_ pass: ConvolutionPassKind, _ first: Tensor, _ second: Tensor, outShape: [Int],
+                       _ s: ConvolutionSizes, batch: Int) -> Tensor? {
     let forced = ConvolutionKernel.forced
+    var kernel = ConvolutionKernel.choice(pass, s, batch: batch)
+    // The rule's 1x1 shortcuts were timed with reorders on both sides; an input already held
+    // blocked needs none, and the result stays blocked for the batch norm and the sum after it.
+    if kernel == .reference, forced == nil, s.kh == 1, s.kw == 1, s.geometry.groups == 1, s.c >= 8, s.o >= 8, first.blocked != nil {
+        kernel = .oneDNNBlocked
+    }
+    guard first.dtype == .float32, kernel != .reference else { return nil }
     let shape = ConvolutionShape(input: [batch, s.c, s.h, s.w], weight: [s.o, s.c, s.kh, s.kw],
                                  stride: s.geometry.stride, padding: s.geometry.padding)
     do {
         let primitive = try ConvolutionPrimitive.cached(shape, pass: pass.dnnl, layout: kernel == .oneDNNPlain ? .plain : .blocked,
                                                         threads: ComputeThreads.count)
-        try primitive.execute(first.pointer(Float.self), second.pointer(Float.self), into: out.pointer(Float.self))
-        return true
+        // The weight gradient is the last pass to read its operands: no copy of them is kept.
+        let keeps = pass != .weightGradient
+        func operand(_ tensor: Tensor, _ index: Int) -> OperandBuffer {
+            guard let blocks = primitive.blocks(ofOperand: index) else { return .plain(tensor.pointer(Float.self)) }
+            if let held = tensor.blockedPointer(blocks) { return .blocked(held) }
+            return keeps ? .blocked(tensor.blockedValues(blocks)) : .plain(tensor.pointer(Float.self))
+        }
+        let out = primitive.blocks(ofOperand: 2).map { Tensor.blockedOutput(outShape, blocks: $0) }
+            ?? Tensor(uninitializedShape: outShape, dtype: .float32)
+        let result: OperandBuffer = out.isBlockedOnly ? .blocked(out.blocked!.pointer) : .plain(out.pointer(Float.self))
+        try primitive.execute(operand(first, 0), operand(second, 1), into: result)
+        return out
     } catch {
         // A kernel asked for by name must run (a test or benchmark would otherwise measure the
         // reference while believing it measured oneDNN); the rule's choice falls back.
         if let forced { fatalError("\(error) (convolutions forced to \(forced.rawValue))") }
         DNNLFailures.shared.report(error, fallback: "using the im2col convolution for \(pass) of \(shape)")
-        return false
+        return nil
     }
 }
 

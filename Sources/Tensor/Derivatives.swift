@@ -119,8 +119,8 @@ enum Derivatives {
             return [g.scatterAdded(indices, shape: a.shape)]
         case .scatterAdd(let indices):
             return [g.gathered(indices, shape: a.shape)]
-        case .batchNorm:
-            return batchNormVJP(inputs, saved: node.saved, g: g)
+        case .batchNorm(let eps):
+            return batchNormVJP(inputs, saved: node.saved, eps: eps, g: g)
         case .batchNormInputGradient:
             precondition(!GradMode.isRecording, "batch norm is differentiable twice, not three times")
             let (dx, dg, dgamma) = Tensor.batchNormInputGradientVJP(a, inputs[1], g, gamma: inputs[2], mean: node.saved[0], invstd: node.saved[1])
@@ -146,11 +146,11 @@ enum Derivatives {
 
     /// Batch norm's gradients: the fused kernel when nothing records, else the input and gamma
     /// gradients as recorded ops of their own (differentiable once more) and beta's as a sum.
-    private static func batchNormVJP(_ inputs: [Tensor], saved: [Tensor], g: Tensor) -> [Tensor?] {
+    private static func batchNormVJP(_ inputs: [Tensor], saved: [Tensor], eps: Double, g: Tensor) -> [Tensor?] {
         let (x, gamma, beta) = (inputs[0], inputs[1], inputs[2])
-        let (mean, invstd) = (saved[0], saved[1])
+        let (mean, invstd, variance) = (saved[0], saved[1], saved[2])
         if !GradMode.isRecording {
-            let (gx, ggamma, gbeta) = Tensor.batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd)
+            let (gx, ggamma, gbeta) = Tensor.batchNormBackward(x, g, gamma: gamma, mean: mean, invstd: invstd, variance: variance, eps: eps)
             return [x.requiresGrad ? gx : nil, gamma.requiresGrad ? ggamma : nil, beta.requiresGrad ? gbeta : nil]
         }
         let (gx, ggamma) = Tensor.batchNormGradients(x, g, gamma: gamma, mean: mean, invstd: invstd)

@@ -204,10 +204,13 @@ extension Tensor {
                      "convolution of input \(input.shape) with weight \(weight.shape) in \(geometry.groups) groups")
         let s = ConvolutionSizes(input: input.shape, weight: weight.shape, geometry: geometry)
         precondition(s.oh > 0 && s.ow > 0, "convolution: kernel \(s.kh)x\(s.kw) larger than the padded input \(s.h)x\(s.w)")
-        let out = Tensor(uninitializedShape: [input.shape[0], weight.shape[0], s.oh, s.ow], dtype: input.dtype)
+        let outShape = [input.shape[0], weight.shape[0], s.oh, s.ow]
+        if let out = convolutionOnDNNL(.forward, input, weight, outShape: outShape, s, batch: input.shape[0]) {
+            return out.recorded(.convolution(geometry), [input, weight])
+        }
+        let out = Tensor(uninitializedShape: outShape, dtype: input.dtype)
         switch input.dtype {
-        case .float32:
-            if !convolutionOnDNNL(.forward, input, weight, into: out, s, batch: input.shape[0]) { convolutionKernel(Float.self, input, weight, out, s) }
+        case .float32: convolutionKernel(Float.self, input, weight, out, s)
         case .float64: convolutionKernel(Double.self, input, weight, out, s)
         }
         return out.recorded(.convolution(geometry), [input, weight])
@@ -220,10 +223,12 @@ extension Tensor {
         let s = ConvolutionSizes(input: inputShape, weight: weight.shape, geometry: geometry)
         precondition(grad.shape == [inputShape[0], weight.shape[0], s.oh, s.ow],
                      "input gradient: upstream \(grad.shape) for input \(inputShape)")
+        if let out = convolutionOnDNNL(.inputGradient, grad, weight, outShape: inputShape, s, batch: grad.shape[0]) {
+            return out.recorded(.convolutionInputGradient(geometry), [grad, weight])
+        }
         let out = Tensor(uninitializedShape: inputShape, dtype: grad.dtype)
         switch grad.dtype {
-        case .float32:
-            if !convolutionOnDNNL(.inputGradient, grad, weight, into: out, s, batch: grad.shape[0]) { inputGradientKernel(Float.self, grad, weight, out, s) }
+        case .float32: inputGradientKernel(Float.self, grad, weight, out, s)
         case .float64: inputGradientKernel(Double.self, grad, weight, out, s)
         }
         return out.recorded(.convolutionInputGradient(geometry), [grad, weight])
@@ -236,10 +241,12 @@ extension Tensor {
         let s = ConvolutionSizes(input: input.shape, weight: weightShape, geometry: geometry)
         precondition(grad.shape == [input.shape[0], weightShape[0], s.oh, s.ow],
                      "weight gradient: upstream \(grad.shape) for input \(input.shape)")
+        if let out = convolutionOnDNNL(.weightGradient, input, grad, outShape: weightShape, s, batch: input.shape[0]) {
+            return out.recorded(.convolutionWeightGradient(geometry), [input, grad])
+        }
         let out = Tensor(uninitializedShape: weightShape, dtype: grad.dtype)
         switch grad.dtype {
-        case .float32:
-            if !convolutionOnDNNL(.weightGradient, input, grad, into: out, s, batch: input.shape[0]) { weightGradientKernel(Float.self, input, grad, out, s) }
+        case .float32: weightGradientKernel(Float.self, input, grad, out, s)
         case .float64: weightGradientKernel(Double.self, input, grad, out, s)
         }
         return out.recorded(.convolutionWeightGradient(geometry), [input, grad])

@@ -1,4 +1,6 @@
 // Elementwise ops: arithmetic with NumPy broadcasting, unary functions, and comparison masks.
+// Operands held in a channel-blocked layout (BlockedLayout.swift) are worked on in it.
+internal import DNNL
 import Parallel
 
 /// A binary function the elementwise kernel is specialised for.
@@ -27,12 +29,83 @@ private func binaryKernel<F: BinaryFunction, T: TensorScalar>(_: F.Type, _: T.Ty
     }
 }
 
+/// How one operand of an elementwise op on a blocked `[N,C,H,W]` result is read.
+private enum BlockedOperand: Sendable {
+    /// Every element, in the result's layout.
+    case values(SendablePointer<Float>)
+    /// One value for all.
+    case constant(Float)
+    /// One value per channel (`[1,C,1,1]` or any shape broadcasting as it does).
+    case channel(SendablePointer<Float>)
+
+    /// The operand's value at element `index` of the result, which is in channel `channel`.
+    @inline(__always) func value(_ index: Int, _ channel: Int) -> Float {
+        switch self {
+        case .values(let p): p.base[index]
+        case .constant(let c): c
+        case .channel(let p): p.base[channel]
+        }
+    }
+}
+
+/// How `t` is read for a blocked result of `shape` in `blocks`, or nil if it cannot be without
+/// reordering: its blocked copy, a single value, or a per-channel vector.
+private func blockedOperand(_ t: Tensor, shape: [Int], blocks: ChannelBlocks) -> BlockedOperand? {
+    if t.shape == shape, let held = t.blockedPointer(blocks) { return .values(SendablePointer(base: held)) }
+    if t.count == 1 { return .constant(t.pointer(Float.self)[0]) }
+    let padded = [Int](repeating: 1, count: Swift.max(0, 4 - t.rank)) + t.shape
+    if padded == [1, shape[1], 1, 1] { return .channel(SendablePointer(base: t.pointer(Float.self))) }
+    return nil
+}
+
+/// `f(a, b)` in a blocked layout, when a full-shape operand holds only that layout and the other
+/// holds it too, is a single value, or is one value per channel (a bias, batch norm's scale):
+/// nil otherwise.
+private func blockedBinary<F: BinaryFunction>(_: F.Type, _ a: Tensor, _ b: Tensor, shape: [Int]) -> Tensor? {
+    guard shape.count == 4, a.dtype == .float32, b.dtype == .float32 else { return nil }
+    let sole = [a, b].first { $0.shape == shape && $0.isBlockedOnly && $0.blocked != nil }
+    guard let blocks = sole?.blocked?.blocks,
+          let x = blockedOperand(a, shape: shape, blocks: blocks), let y = blockedOperand(b, shape: shape, blocks: blocks) else { return nil }
+    let out = Tensor.blockedOutput(shape, blocks: blocks)
+    let z = SendablePointer(base: out.blockedPointer(blocks)!)
+    let count = out.count
+    let workers = count >= parallelThreshold ? ComputeThreads.count : 1
+    switch (x, y) {
+    case (.values(let x), .values(let y)):
+        parallelRanges(count, workers: workers) { _, range in for i in range { z.base[i] = F.apply(x.base[i], y.base[i]) } }
+    case (.values(let x), .constant(let c)):
+        parallelRanges(count, workers: workers) { _, range in for i in range { z.base[i] = F.apply(x.base[i], c) } }
+    case (.constant(let c), .values(let y)):
+        parallelRanges(count, workers: workers) { _, range in for i in range { z.base[i] = F.apply(c, y.base[i]) } }
+    default:
+        // Rows of `k` channels of one pixel: row r is pixel r % HW of channel block (r / HW) % (C / k).
+        let (k, spatial, perImage) = (blocks.size, shape[2] * shape[3], shape[1] / blocks.size)
+        if case .values(let x) = x, case .channel(let y) = y {
+            parallelRanges(count / k, workers: workers) { _, rows in
+                for row in rows {
+                    let (values, channels, target) = (x.base + row * k, y.base + (row / spatial) % perImage * k, z.base + row * k)
+                    for lane in 0..<k { target[lane] = F.apply(values[lane], channels[lane]) }
+                }
+            }
+            return out
+        }
+        parallelRanges(count / k, workers: workers) { _, rows in
+            for row in rows {
+                let (first, channel) = (row * k, (row / spatial) % perImage * k)
+                for lane in 0..<k { z.base[first + lane] = F.apply(x.value(first + lane, channel + lane), y.value(first + lane, channel + lane)) }
+            }
+        }
+    }
+    return out
+}
+
 /// Applies a broadcasting binary function, checking shapes and types.
 func broadcasting<F: BinaryFunction>(_ function: F.Type, _ a: Tensor, _ b: Tensor, _ name: String) -> Tensor {
     precondition(a.dtype == b.dtype, "\(name): \(a.dtype) and \(b.dtype) tensors")
     guard let shape = broadcastShape(a.shape, b.shape) else {
         preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
     }
+    if let out = blockedBinary(function, a, b, shape: shape) { return out }
     let out = Tensor(uninitializedShape: shape, dtype: a.dtype)
     switch a.dtype {
     case .float32: binaryKernel(function, Float.self, a, b, out)
@@ -63,20 +136,27 @@ enum BetweenFunction: UnaryFunction { @inline(__always) static func apply<T: Ten
 /// 1 where `x > p`, else 0.
 enum GreaterFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _: T) -> T { x > p ? 1 : 0 } }
 
-private func unaryKernel<F: UnaryFunction, T: TensorScalar>(_: F.Type, _: T.Type, _ x: Tensor, _ out: Tensor, _ p: Double, _ q: Double) {
-    let (source, target) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: out.pointer(T.self)))
+/// `target[i] = f(source[i], p, q)` for `count` elements, in any layout both share.
+private func unaryKernel<F: UnaryFunction, T: TensorScalar>(_: F.Type, _ source: UnsafeMutablePointer<T>, _ target: UnsafeMutablePointer<T>,
+                                                            count: Int, _ p: Double, _ q: Double) {
+    let (source, target) = (SendablePointer(base: source), SendablePointer(base: target))
     let (tp, tq) = (T(p), T(q))
-    parallelRanges(x.count, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
+    parallelRanges(count, workers: count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
         for i in range { target.base[i] = F.apply(source.base[i], tp, tq) }
     }
 }
 
-/// Applies a unary function to every element.
+/// Applies a unary function to every element; a tensor held only in a blocked layout gives one in the same layout.
 func elementwise<F: UnaryFunction>(_ function: F.Type, _ x: Tensor, _ p: Double = 0, _ q: Double = 0) -> Tensor {
+    if x.isBlockedOnly, let blocks = x.blocked?.blocks {
+        let out = Tensor.blockedOutput(x.shape, blocks: blocks)
+        unaryKernel(function, x.blockedPointer(blocks)!, out.blockedPointer(blocks)!, count: x.count, p, q)
+        return out
+    }
     let out = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
     switch x.dtype {
-    case .float32: unaryKernel(function, Float.self, x, out, p, q)
-    case .float64: unaryKernel(function, Double.self, x, out, p, q)
+    case .float32: unaryKernel(function, x.pointer(Float.self), out.pointer(Float.self), count: x.count, p, q)
+    case .float64: unaryKernel(function, x.pointer(Double.self), out.pointer(Double.self), count: x.count, p, q)
     }
     return out
 }

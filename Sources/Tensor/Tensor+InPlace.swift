@@ -3,7 +3,7 @@
 import Parallel
 
 private func axpyKernel<T: TensorScalar>(_: T.Type, _ y: Tensor, _ x: Tensor, _ alpha: Double, _ beta: Double) {
-    let (py, px) = (SendablePointer(base: y.pointer(T.self)), SendablePointer(base: x.pointer(T.self)))
+    let (px, py) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: y.mutablePointer(T.self)))
     let (a, b) = (T(alpha), T(beta))
     parallelRanges(y.count, workers: y.count >= parallelThreshold ? ComputeThreads.count : 1) { _, range in
         for i in range { py.base[i] = b * py.base[i] + a * px.base[i] }

@@ -2,8 +2,11 @@
 // Training-mode batch norm has fused kernels both ways; when the backward pass is itself recorded
 // (double backpropagation) it records two ops, the input and gamma gradients, whose own
 // derivatives are fused kernels too: batch norm is differentiable twice, not three times.
+// Training-mode batch norm of a tensor held in a channel-blocked layout runs on oneDNN both ways
+// (first order; the recorded ops for double backpropagation are the engine's own).
 // Synchronised batch norm, for data-parallel training, takes its statistics over the whole batch
 // split across a `ProcessGroup`, accumulating in float64; it has a first derivative only.
+internal import DNNL
 import Parallel
 
 /// Per-channel layout of `[N,C,rest...]`: `n` outer blocks of `c` channels of `inner` elements.
@@ -317,18 +320,83 @@ extension Tensor {
     /// Training-mode batch norm of `[N,C,...]` with batch statistics over every axis but 1:
     /// `gamma * (x - mean) / sqrt(var + eps) + beta`. Returns the output and the batch mean and
     /// (biased) variance, for the running averages.
+    /// An `x` held in a channel-blocked layout runs on oneDNN and gives its output in that layout.
     public static func batchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Double) -> (output: Tensor, mean: Tensor, variance: Tensor) {
-        let (out, mean, invstd, variance) = batchNormBuffers(x, gamma: gamma, beta: beta)
-        switch x.dtype {
-        case .float32: batchNormForwardKernel(Float.self, x, gamma, beta, out, mean, invstd, variance, eps: eps)
-        case .float64: batchNormForwardKernel(Double.self, x, gamma, beta, out, mean, invstd, variance, eps: eps)
+        let (out, mean, invstd, variance): (Tensor, Tensor, Tensor, Tensor)
+        if let blocked = blockedBatchNorm(x, gamma: gamma, beta: beta, eps: eps) {
+            (out, mean, invstd, variance) = blocked
+        } else {
+            (out, mean, invstd, variance) = batchNormBuffers(x, gamma: gamma, beta: beta)
+            switch x.dtype {
+            case .float32: batchNormForwardKernel(Float.self, x, gamma, beta, out, mean, invstd, variance, eps: eps)
+            case .float64: batchNormForwardKernel(Double.self, x, gamma, beta, out, mean, invstd, variance, eps: eps)
+            }
         }
-        out.recorded(.batchNorm(eps: eps), [x, gamma, beta], saved: [mean, invstd])
+        out.recorded(.batchNorm(eps: eps), [x, gamma, beta], saved: [mean, invstd, variance])
         return (out, mean, variance)
     }
 
-    /// The fused first-order batch-norm backward: gradients for x, gamma and beta.
-    static func batchNormBackward(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor, invstd: Tensor) -> (Tensor, Tensor, Tensor) {
+    /// oneDNN's batch norm runs on one thread. Its multi-threaded kernels meet at spinning
+    /// barriers: on 2 threads, with another process busy on the same 2 cores, its forward pass took
+    /// 10-40 times as long as on one (`ONEDNN_VERBOSE=1 kdbench engine`, resnet8, AMD EPYC Zen 3),
+    /// and one thread of it was still faster than the engine's own kernel on two.
+    private static let batchNormThreads = 1
+
+    /// `gamma` and `beta` `[C]` as oneDNN's `[2,C]` scale-and-shift rows.
+    private static func scaleShift(_ gamma: Tensor, _ beta: Tensor) -> Tensor {
+        let rows = Tensor(uninitializedShape: [2, gamma.count], dtype: .float32)
+        rows.pointer(Float.self).update(from: gamma.pointer(Float.self), count: gamma.count)
+        (rows.pointer(Float.self) + gamma.count).update(from: beta.pointer(Float.self), count: gamma.count)
+        return rows
+    }
+
+    /// The forward pass on oneDNN for a float32 `x` held in a channel-blocked layout: output (same
+    /// layout), mean, invstd and variance; nil for any other `x`, or when oneDNN fails (said once).
+    private static func blockedBatchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Double) -> (Tensor, Tensor, Tensor, Tensor)? {
+        guard x.dtype == .float32, x.rank == 4, let blocks = x.blocked?.blocks, gamma.shape == [x.shape[1]], beta.shape == gamma.shape else { return nil }
+        let (mean, variance) = (Tensor(uninitializedShape: gamma.shape, dtype: .float32), Tensor(uninitializedShape: gamma.shape, dtype: .float32))
+        let out = Tensor.blockedOutput(x.shape, blocks: blocks)
+        do {
+            let primitive = try BatchNormPrimitive.cached(dims: x.shape, blocks: blocks, eps: Float(eps), threads: batchNormThreads)
+            try primitive.forward(x.blockedPointer(blocks)!, scaleShift: scaleShift(gamma, beta).pointer(Float.self),
+                                  into: out.blockedPointer(blocks)!, mean: mean.pointer(Float.self), variance: variance.pointer(Float.self))
+        } catch {
+            DNNLFailures.shared.report(error, fallback: "using the engine's batch norm for \(x.shape)")
+            return nil
+        }
+        let invstd = (variance + eps).pow(-0.5)
+        return (out, mean, invstd, variance)
+    }
+
+    /// The backward pass on oneDNN when the forward ran there (`x` blocked, its `variance` saved):
+    /// gradients for x (blocked), gamma and beta; nil otherwise.
+    private static func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor?,
+                                                 eps: Double?) -> (Tensor, Tensor, Tensor)? {
+        guard x.dtype == .float32, x.rank == 4, let blocks = x.blocked?.blocks, let variance, let eps, g.shape == x.shape else { return nil }
+        let gx = Tensor.blockedOutput(x.shape, blocks: blocks)
+        let gradients = Tensor(uninitializedShape: [2, gamma.count], dtype: .float32)
+        do {
+            let primitive = try BatchNormPrimitive.cached(dims: x.shape, blocks: blocks, eps: Float(eps), threads: batchNormThreads)
+            // The backward pass reads only the scale row; gamma stands in for the shift.
+            try primitive.backward(x.blockedPointer(blocks)!, g.blockedValues(blocks), scaleShift: scaleShift(gamma, gamma).pointer(Float.self),
+                                   mean: mean.pointer(Float.self), variance: variance.pointer(Float.self),
+                                   into: gx.blockedPointer(blocks)!, gScaleShift: gradients.pointer(Float.self))
+        } catch {
+            DNNLFailures.shared.report(error, fallback: "using the engine's batch-norm backward for \(x.shape)")
+            return nil
+        }
+        let rows = gradients.pointer(Float.self)
+        let (ggamma, gbeta) = (Tensor(uninitializedShape: gamma.shape, dtype: .float32), Tensor(uninitializedShape: gamma.shape, dtype: .float32))
+        ggamma.pointer(Float.self).update(from: rows, count: gamma.count)
+        gbeta.pointer(Float.self).update(from: rows + gamma.count, count: gamma.count)
+        return (gx, ggamma, gbeta)
+    }
+
+    /// The fused first-order batch-norm backward: gradients for x, gamma and beta. With the
+    /// forward's `variance` and `eps`, an `x` held blocked runs on oneDNN.
+    static func batchNormBackward(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor, invstd: Tensor,
+                                  variance: Tensor? = nil, eps: Double? = nil) -> (Tensor, Tensor, Tensor) {
+        if let blocked = blockedBatchNormBackward(x, g, gamma: gamma, mean: mean, variance: variance, eps: eps) { return blocked }
         let gx = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
         let ggamma = Tensor(uninitializedShape: gamma.shape, dtype: x.dtype)
         let gbeta = Tensor(uninitializedShape: gamma.shape, dtype: x.dtype)

@@ -1,5 +1,16 @@
 // The tensor: a dense row-major array of Float or Double with a shape, and its place in the
 // autodiff graph. Layout for images is NCHW (N = batch, C = channels, H = rows, W = columns).
+//
+// The layout rule: a float32 `[N,C,H,W]` tensor whose C is a multiple of oneDNN's channel block
+// may hold its values in that blocked layout instead of (or beside) row-major (BlockedLayout.swift).
+// Only the ops that know the layout read or write it: oneDNN convolutions (their results stay
+// blocked), training-mode batch norm, and elementwise ops whose full-size operands hold it (the
+// other operand may be one value or one per channel, as a bias or an evaluation-mode batch norm).
+// Every other op, a checkpoint, the cache and every test read through `pointer`, which reorders to
+// row-major on first use and keeps that copy. Writing in place (`update`, filling a fresh tensor)
+// drops the blocked copy; in-place writes go to parameters, statistics and optimiser state, which
+// are never blocked. So activations are blocked from one oneDNN convolution to the next, and
+// everything else sees row-major.
 import Foundation
 
 /// A dense, row-major array of `float32` or `float64` values. Tensors are values in practice:
@@ -9,7 +20,10 @@ public final class Tensor: CustomStringConvertible {
     public private(set) var shape: [Int]
     /// The element type.
     public private(set) var dtype: DType
-    var buffer: Buffer
+    /// The row-major values, or nil while only `blocked` holds them (made on first use of `buffer`).
+    private var rowMajor: Buffer?
+    /// The values in a channel-blocked layout, when an op wrote them so or asked for them so.
+    private(set) var blocked: BlockedValues?
     /// Whether gradients flow to this tensor: set on parameters and inputs to differentiate
     /// with respect to; derived tensors inherit it while gradients are recorded.
     public var requiresGrad: Bool
@@ -21,8 +35,46 @@ public final class Tensor: CustomStringConvertible {
     init(shape: [Int], dtype: DType, buffer: Buffer, requiresGrad: Bool = false) {
         self.shape = shape
         self.dtype = dtype
-        self.buffer = buffer
+        self.rowMajor = buffer
         self.requiresGrad = requiresGrad
+    }
+
+    /// A float32 tensor whose values are only in `blocked` (an op's fresh output, to be filled).
+    init(shape: [Int], blocked: BlockedValues) {
+        self.shape = shape
+        self.dtype = .float32
+        self.blocked = blocked
+        self.requiresGrad = false
+    }
+
+    /// The row-major values, reordered from the blocked copy on first use. Setting it (replacing
+    /// the values) drops the blocked copy.
+    var buffer: Buffer {
+        get {
+            if let rowMajor { return rowMajor }
+            // Under a lock: kernels' worker threads may read one tensor at once.
+            Tensor.reordering.lock()
+            defer { Tensor.reordering.unlock() }
+            if let rowMajor { return rowMajor }
+            let made = blocked!.rowMajor(shape: shape)
+            rowMajor = made
+            return made
+        }
+        set {
+            rowMajor = newValue
+            blocked = nil
+        }
+    }
+
+    private static let reordering = NSLock()
+
+    /// Whether the values are held only in a blocked layout (no row-major copy made yet).
+    var isBlockedOnly: Bool { rowMajor == nil }
+
+    /// Keeps `values` (the same values, blocked) beside the row-major ones, for later ops that want them.
+    func keepBlocked(_ values: BlockedValues) {
+        precondition(dtype == .float32 && values.buffer.byteCount >= count * 4, "a blocked copy of a \(dtype) tensor \(shape)")
+        blocked = values
     }
 
     /// An uninitialised tensor (kernels fill it).
@@ -93,8 +145,12 @@ public final class Tensor: CustomStringConvertible {
         return dtype == .float32 ? Double(buffer.pointer(Float.self)[0]) : buffer.pointer(Double.self)[0]
     }
 
-    /// The same values with no autodiff history (shares memory).
-    public var detached: Tensor { Tensor(shape: shape, dtype: dtype, buffer: buffer) }
+    /// The same values with no autodiff history (shares memory, in every layout held).
+    public var detached: Tensor {
+        let twin = rowMajor.map { Tensor(shape: shape, dtype: dtype, buffer: $0) } ?? Tensor(shape: shape, blocked: blocked!)
+        if let blocked, rowMajor != nil { twin.keepBlocked(blocked) }
+        return twin
+    }
 
     /// A copy with its own memory and no autodiff history.
     public func copy() -> Tensor {
@@ -131,10 +187,19 @@ public final class Tensor: CustomStringConvertible {
         return "Tensor(\(dtype), \(shape)\(count > 0 ? ": " + values : "")\(count > 8 ? ", …" : ""))"
     }
 
-    // Typed raw access for kernels.
+    // Typed raw access for kernels: the row-major values (see the layout rule above). Kernels
+    // write only through the pointer of a fresh output, or of a tensor they update in place
+    // (`mutablePointer`).
     func pointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
         precondition(MemoryLayout<T>.size == dtype.size, "tensor of \(dtype) read as \(T.self)")
         return buffer.pointer(T.self)
+    }
+
+    /// The row-major values for writing in place: any blocked copy is dropped, as it would be stale.
+    func mutablePointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
+        let values = pointer(T.self)
+        blocked = nil
+        return values
     }
 }
 
@@ -182,6 +247,6 @@ extension Tensor {
 extension Tensor {
     /// The float32 storage, for code that fills a fresh tensor (batch assembly).
     public func withUnsafeMutableFloats<R>(_ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
-        try body(pointer(Float.self))
+        try body(mutablePointer(Float.self))
     }
 }
