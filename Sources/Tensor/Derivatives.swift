@@ -9,6 +9,8 @@
 enum Op {
     case add, subtract, multiply, divide, negate
     case exp, log, sqrt, abs, relu, relu6
+    /// `g` where `input > 0`, else 0 (ReLU's backward pass as one op): inputs `[g, input]`.
+    case reluGradient
     case power(Double)
     case clamp(Double, Double)
     case sum, max, expand, reshape
@@ -60,7 +62,10 @@ enum Derivatives {
         case .abs:
             return [g * a.sign()]
         case .relu:
-            return [g * a.greater(than: 0)]
+            return [Tensor.reluGradient(g, input: a)]
+        case .reluGradient:
+            // Linear in g; the mask is piecewise constant in the input, so no gradient flows to it.
+            return [needed(0) ? Tensor.reluGradient(g, input: inputs[1]) : nil, nil]
         case .relu6:
             return [g * a.between(0, 6)]
         case .power(let p):

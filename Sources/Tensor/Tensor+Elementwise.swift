@@ -9,6 +9,8 @@ enum AddFunction: BinaryFunction { @inline(__always) static func apply<T: Tensor
 enum SubtractFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a - b } }
 enum MultiplyFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a * b } }
 enum DivideFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a / b } }
+/// `a` where `b > 0`, else 0: ReLU's backward pass (`a` the upstream gradient, `b` the input).
+enum ReluMaskFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { b > 0 ? a : 0 } }
 enum EqualFunction: BinaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ a: T, _ b: T) -> T { a == b ? 1 : 0 } }
 
 /// `out = f(a, b)` over the broadcast of `a` and `b`.
@@ -204,6 +206,10 @@ extension Tensor {
     public func abs() -> Tensor { elementwise(AbsFunction.self, self).recorded(.abs, [self]) }
     /// `max(x, 0)` (derivative 1 where x > 0, else 0).
     public func relu() -> Tensor { elementwise(ReluFunction.self, self).recorded(.relu, [self]) }
+    /// ReLU's backward pass in one op: upstream `g` where `input > 0`, else 0 (shapes broadcast).
+    static func reluGradient(_ g: Tensor, input: Tensor) -> Tensor {
+        broadcasting(ReluMaskFunction.self, g, input, "relu gradient").recorded(.reluGradient, [g, input])
+    }
     /// `min(max(x, 0), 6)` (derivative 1 where 0 < x < 6, else 0, as PyTorch's ReLU6, a hardtanh).
     public func relu6() -> Tensor { elementwise(ClampFunction.self, self, 0, 6).recorded(.relu6, [self]) }
     /// Values limited to `[low, high]` (derivative 1 inside, 0 outside).
