@@ -1,7 +1,7 @@
 // Tensors in oneDNN's channel-blocked layout (the rule is in Tensor.swift's header): the blocked
-// copy a tensor may hold, the reorders to and from row-major, and the elementwise kernels that run
-// on blocked operands unchanged (a blocked buffer with no channel padding is a permutation of the
-// row-major one, the same for every operand of one shape).
+// copy a tensor may hold and the reorders to and from row-major. A blocked buffer with no channel
+// padding is a permutation of the row-major one, the same for every tensor of one shape, so
+// elementwise kernels run on it unchanged (Tensor+Elementwise.swift).
 internal import DNNL
 import Foundation
 import Parallel
@@ -24,40 +24,19 @@ struct BlockedValues {
     /// The row-major copy of these values of a tensor of `shape`.
     func rowMajor(shape: [Int]) -> Buffer {
         let plain = Buffer(byteCount: shape.reduce(1, *) * 4)
-        do {
-            try LayoutReorder.toPlain(pointer, plain.pointer(Float.self), dims: shape, blocks: blocks, threads: ComputeThreads.count)
-        } catch {
-            DNNLFailures.shared.report(error, fallback: "reordering in Swift")
-            blockedCopy(shape, blocks.size, toBlocked: false, plain.pointer(Float.self), pointer)
-        }
+        reorder { try LayoutReorder.toPlain(pointer, plain.pointer(Float.self), dims: shape, blocks: blocks, threads: ComputeThreads.count) }
         return plain
     }
 
     /// `tensor`'s row-major values reordered into `blocks`.
     init(reordering tensor: Tensor, to blocks: ChannelBlocks) {
         self.init(uninitializedShape: tensor.shape, blocks: blocks)
-        do {
-            try LayoutReorder.toBlocked(tensor.pointer(Float.self), pointer, dims: tensor.shape, blocks: blocks, threads: ComputeThreads.count)
-        } catch {
-            DNNLFailures.shared.report(error, fallback: "reordering in Swift")
-            blockedCopy(tensor.shape, blocks.size, toBlocked: true, tensor.pointer(Float.self), pointer)
-        }
+        reorder { try LayoutReorder.toBlocked(tensor.pointer(Float.self), pointer, dims: tensor.shape, blocks: blocks, threads: ComputeThreads.count) }
     }
-}
 
-/// Copies between row-major `plain` `[N,C,H,W]` and `blocked` `[N,C/k,H,W,k]`, in the direction
-/// `toBlocked` says: the reference for oneDNN's reorder.
-private func blockedCopy(_ shape: [Int], _ k: Int, toBlocked: Bool, _ plain: UnsafeMutablePointer<Float>,
-                         _ blocked: UnsafeMutablePointer<Float>) {
-    let (n, c, spatial) = (shape[0], shape[1], shape[2] * shape[3])
-    for image in 0..<n {
-        for channel in 0..<c {
-            let row = plain + (image * c + channel) * spatial
-            let column = blocked + ((image * (c / k) + channel / k) * spatial) * k + channel % k
-            for i in 0..<spatial {
-                if toBlocked { column[i * k] = row[i] } else { row[i] = column[i * k] }
-            }
-        }
+    /// Runs a reorder between layouts oneDNN itself chose: one that fails leaves no values to read.
+    private func reorder(_ body: () throws -> Void) {
+        do { try body() } catch { fatalError("\(error): a tensor's values cannot be read in another layout") }
     }
 }
 

@@ -353,7 +353,8 @@ extension Tensor {
     /// The forward pass on oneDNN for a float32 `x` held in a channel-blocked layout: output (same
     /// layout), mean, invstd and variance; nil for any other `x`, or when oneDNN fails (said once).
     private static func blockedBatchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Double) -> (Tensor, Tensor, Tensor, Tensor)? {
-        guard x.dtype == .float32, x.rank == 4, let blocks = x.blocked?.blocks, gamma.shape == [x.shape[1]], beta.shape == gamma.shape else { return nil }
+        guard x.dtype == .float32, gamma.dtype == .float32, beta.dtype == .float32, x.rank == 4, let blocks = x.blocked?.blocks,
+              gamma.shape == [x.shape[1]], beta.shape == gamma.shape else { return nil }
         let (mean, variance) = (Tensor(uninitializedShape: gamma.shape, dtype: .float32), Tensor(uninitializedShape: gamma.shape, dtype: .float32))
         let out = Tensor.blockedOutput(x.shape, blocks: blocks)
         do {
