@@ -73,9 +73,6 @@ public final class BatchNormPrimitive: @unchecked Sendable {
         backwardPrimitive = try Primitive(descriptor: backwardDescriptor!, hint: hint, engine: engine, name: "the backward pass of \(name)")
     }
 
-    /// oneDNN's names of the forward and backward implementations (`bnorm_jit:avx2`, ...).
-    public var implementations: (forward: String, backward: String) { (forwardPrimitive.implementation, backwardPrimitive.implementation) }
-
     /// `y = scale (x - mean) / sqrt(variance + eps) + shift` with the batch's mean and biased
     /// variance over N, H, W: `x`, `y` in the blocked layout; `scaleShift` `[2,C]` (scale row, then
     /// shift row); writes `mean` and `variance` `[C]`.
