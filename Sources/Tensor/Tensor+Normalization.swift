@@ -342,6 +342,19 @@ extension Tensor {
     /// and one thread of it was still faster than the engine's own kernel on two.
     private static let batchNormThreads = 1
 
+    /// oneDNN's batch norm for a float32 `x` `[N,C,H,W]` held in a channel-blocked layout, with a
+    /// float32 `gamma` `[C]`, and that layout; nil for any other `x`, or when oneDNN cannot make
+    /// the primitive (said once).
+    private static func blockedPrimitive(_ x: Tensor, gamma: Tensor, eps: Double) -> (BatchNormPrimitive, ChannelBlocks)? {
+        guard x.dtype == .float32, gamma.dtype == .float32, x.rank == 4, let blocks = x.blocked?.blocks, gamma.shape == [x.shape[1]] else { return nil }
+        do {
+            return (try BatchNormPrimitive.cached(dims: x.shape, blocks: blocks, eps: Float(eps), threads: batchNormThreads), blocks)
+        } catch {
+            DNNLFailures.shared.report(error, fallback: "using the engine's batch norm for \(x.shape)")
+            return nil
+        }
+    }
+
     /// `gamma` and `beta` `[C]` as oneDNN's `[2,C]` scale-and-shift rows.
     private static func scaleShift(_ gamma: Tensor, _ beta: Tensor) -> Tensor {
         let rows = Tensor(uninitializedShape: [2, gamma.count], dtype: .float32)
@@ -353,14 +366,16 @@ extension Tensor {
     /// The forward pass on oneDNN for a float32 `x` held in a channel-blocked layout: output (same
     /// layout), mean, invstd and variance; nil for any other `x`, or when oneDNN fails (said once).
     private static func blockedBatchNorm(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Double) -> (Tensor, Tensor, Tensor, Tensor)? {
-        guard x.dtype == .float32, gamma.dtype == .float32, beta.dtype == .float32, x.rank == 4, let blocks = x.blocked?.blocks,
-              gamma.shape == [x.shape[1]], beta.shape == gamma.shape else { return nil }
+        guard beta.dtype == .float32, beta.shape == gamma.shape, let (primitive, blocks) = blockedPrimitive(x, gamma: gamma, eps: eps) else { return nil }
         let (mean, variance) = (Tensor(uninitializedShape: gamma.shape, dtype: .float32), Tensor(uninitializedShape: gamma.shape, dtype: .float32))
         let out = Tensor.blockedOutput(x.shape, blocks: blocks)
+        // Held in a name for the call: a temporary's memory may go back to the pool before oneDNN reads it.
+        let weights = scaleShift(gamma, beta)
         do {
-            let primitive = try BatchNormPrimitive.cached(dims: x.shape, blocks: blocks, eps: Float(eps), threads: batchNormThreads)
-            try primitive.forward(x.blockedPointer(blocks)!, scaleShift: scaleShift(gamma, beta).pointer(Float.self),
-                                  into: out.blockedPointer(blocks)!, mean: mean.pointer(Float.self), variance: variance.pointer(Float.self))
+            try withExtendedLifetime(weights) {
+                try primitive.forward(x.blockedPointer(blocks)!, scaleShift: weights.pointer(Float.self),
+                                      into: out.blockedPointer(blocks)!, mean: mean.pointer(Float.self), variance: variance.pointer(Float.self))
+            }
         } catch {
             DNNLFailures.shared.report(error, fallback: "using the engine's batch norm for \(x.shape)")
             return nil
@@ -373,15 +388,17 @@ extension Tensor {
     /// gradients for x (blocked), gamma and beta; nil otherwise.
     private static func blockedBatchNormBackward(_ x: Tensor, _ g: Tensor, gamma: Tensor, mean: Tensor, variance: Tensor?,
                                                  eps: Double?) -> (Tensor, Tensor, Tensor)? {
-        guard x.dtype == .float32, x.rank == 4, let blocks = x.blocked?.blocks, let variance, let eps, g.shape == x.shape else { return nil }
+        guard let variance, let eps, g.shape == x.shape, let (primitive, blocks) = blockedPrimitive(x, gamma: gamma, eps: eps) else { return nil }
         let gx = Tensor.blockedOutput(x.shape, blocks: blocks)
         let gradients = Tensor(uninitializedShape: [2, gamma.count], dtype: .float32)
+        // The backward pass reads only the scale row; gamma stands in for the shift.
+        let weights = scaleShift(gamma, gamma)
         do {
-            let primitive = try BatchNormPrimitive.cached(dims: x.shape, blocks: blocks, eps: Float(eps), threads: batchNormThreads)
-            // The backward pass reads only the scale row; gamma stands in for the shift.
-            try primitive.backward(x.blockedPointer(blocks)!, g.blockedValues(blocks), scaleShift: scaleShift(gamma, gamma).pointer(Float.self),
-                                   mean: mean.pointer(Float.self), variance: variance.pointer(Float.self),
-                                   into: gx.blockedPointer(blocks)!, gScaleShift: gradients.pointer(Float.self))
+            try withExtendedLifetime(weights) {
+                try primitive.backward(x.blockedPointer(blocks)!, g.blockedValues(blocks), scaleShift: weights.pointer(Float.self),
+                                       mean: mean.pointer(Float.self), variance: variance.pointer(Float.self),
+                                       into: gx.blockedPointer(blocks)!, gScaleShift: gradients.pointer(Float.self))
+            }
         } catch {
             DNNLFailures.shared.report(error, fallback: "using the engine's batch-norm backward for \(x.shape)")
             return nil
