@@ -36,7 +36,7 @@ def thread_counts(text):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default="mnist_teacher,mnist_student,resnet8x4,wrn_16_1,wrn_16_2")
+    parser.add_argument("--models", default="mnist_teacher,mnist_student,resnet8x4,wrn_16_1,wrn_16_2,resnet32x4")
     parser.add_argument("--threads", type=thread_counts, default=[1, 2], help="comma-separated thread counts (default 1,2)")
     parser.add_argument("--json", action="store_true", help="also print one JSON object per model, thread count and pass")
     parser.add_argument("--kdbench", default=os.path.join(root, ".build", "release", "kdbench"), help="the kdbench executable")

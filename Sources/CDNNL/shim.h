@@ -8,6 +8,7 @@
 static inline int kd_DNNL_ARG_SRC(void) { return DNNL_ARG_SRC; }
 static inline int kd_DNNL_ARG_DST(void) { return DNNL_ARG_DST; }
 static inline int kd_DNNL_ARG_WEIGHTS(void) { return DNNL_ARG_WEIGHTS; }
+static inline int kd_DNNL_ARG_BIAS(void) { return DNNL_ARG_BIAS; }
 static inline int kd_DNNL_ARG_DIFF_SRC(void) { return DNNL_ARG_DIFF_SRC; }
 static inline int kd_DNNL_ARG_DIFF_DST(void) { return DNNL_ARG_DIFF_DST; }
 static inline int kd_DNNL_ARG_DIFF_WEIGHTS(void) { return DNNL_ARG_DIFF_WEIGHTS; }

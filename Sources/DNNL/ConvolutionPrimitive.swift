@@ -15,6 +15,8 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
 
     private let convolution: Primitive
     private let operands: [Operand]
+    /// The bias `[O]` of the inference passes, plain.
+    private let bias: MemoryDescriptor?
 
     /// An operand as the caller holds it (`plain`), as the primitive wants it (`chosen`), and the
     /// reorder between the two when they differ (into `chosen` for inputs, out of it for the output).
@@ -61,12 +63,18 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         let padding: [Int64] = [Int64(shape.padding), Int64(shape.padding)]
 
         var forward = dnnl_convolution_desc_t()
+        var bias = try MemoryDescriptor([shape.outputChannels], tag: dnnl_x, of: name)
         try dnnl("describing \(name)") {
-            dnnl_convolution_forward_desc_init(&forward, dnnl_forward_training, dnnl_convolution_direct, &source.raw, &filter.raw,
-                                               nil, &destination.raw, strides, padding, padding)
+            pass.hasBias
+                ? dnnl_convolution_forward_desc_init(&forward, dnnl_forward_inference, dnnl_convolution_direct, &source.raw, &filter.raw,
+                                                     &bias.raw, &destination.raw, strides, padding, padding)
+                : dnnl_convolution_forward_desc_init(&forward, dnnl_forward_training, dnnl_convolution_direct, &source.raw, &filter.raw,
+                                                     nil, &destination.raw, strides, padding, padding)
         }
+        self.bias = pass.hasBias ? bias : nil
         let attributes = try userScratchpadAttributes()
         defer { dnnl_primitive_attr_destroy(attributes) }
+        if pass == .inferenceReLU { try appendReLU(to: attributes, of: name) }
         var forwardDescriptor: dnnl_primitive_desc_t?
         try dnnl("choosing an implementation of \(name)") {
             dnnl_primitive_desc_create(&forwardDescriptor, &forward, attributes, engine.handle, nil)
@@ -76,7 +84,7 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         let roles: [(number: Int32, dims: [Int], tag: dnnl_format_tag_t, query: dnnl_query_t)]
         let (input, weight, output) = ((shape.inputDims, dnnl_nchw), (shape.weightDims, dnnl_oihw), (shape.outputDims, dnnl_nchw))
         switch pass {
-        case .forward:
+        case .forward, .inference, .inferenceReLU:
             convolution = try Primitive(descriptor: forwardDescriptor!, engine: engine, name: name)
             roles = [(kd_DNNL_ARG_SRC(), input.0, input.1, dnnl_query_src_md),
                      (kd_DNNL_ARG_WEIGHTS(), weight.0, weight.1, dnnl_query_weights_md),
@@ -127,20 +135,28 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
     /// Runs the pass on plain row-major buffers, on `threads` OpenMP threads of the calling thread:
     /// forward `(input [N,C,H,W], weight [O,C,kh,kw]) -> output [N,O,oh,ow]`; backward data
     /// `(output gradient [N,O,oh,ow], weight) -> input gradient [N,C,H,W]`; backward weights
-    /// `(input, output gradient) -> weight gradient [O,C,kh,kw]`. `output` is overwritten.
-    public func execute(_ first: UnsafePointer<Float>, _ second: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>) throws {
-        try execute(.plain(first), .plain(second), into: .plain(UnsafePointer(output)))
+    /// `(input, output gradient) -> weight gradient [O,C,kh,kw]`; the inference passes as forward,
+    /// plus `bias` `[O]` (given exactly for them). `output` is overwritten.
+    public func execute(_ first: UnsafePointer<Float>, _ second: UnsafePointer<Float>, bias: UnsafePointer<Float>? = nil,
+                        into output: UnsafeMutablePointer<Float>) throws {
+        try execute(.plain(first), .plain(second), bias: bias, into: .plain(UnsafePointer(output)))
     }
 
-    /// Runs the pass as `execute(_:_:into:)` does, each operand plain or in the blocked layout
+    /// Runs the pass as `execute(_:_:bias:into:)` does, each operand plain or in the blocked layout
     /// `blocks(ofOperand:)` gives for it (an operand given `.blocked` must have one). Blocked
     /// operands skip their reorder.
-    public func execute(_ first: OperandBuffer, _ second: OperandBuffer, into output: OperandBuffer) throws {
+    public func execute(_ first: OperandBuffer, _ second: OperandBuffer, bias: UnsafePointer<Float>? = nil,
+                        into output: OperandBuffer) throws {
         OpenMP.setThreads(threads)
         for (index, operand) in [first, second, output].enumerated() where operand.isBlocked {
             precondition(operands[index].blocks != nil, "operand \(index) of \(convolution.name) handed in a blocked layout it does not use")
         }
-        try staged(0, [first, second, output], [])
+        precondition((bias != nil) == pass.hasBias, "\(convolution.name) takes \(pass.hasBias ? "a" : "no") bias")
+        var arguments: [Argument] = []
+        if let layout = self.bias, let bias {
+            arguments.append(Argument(number: kd_DNNL_ARG_BIAS(), descriptor: layout, buffer: UnsafeMutableRawPointer(mutating: bias)))
+        }
+        try staged(0, [first, second, output], arguments)
     }
 
     /// Gives operand `index` a buffer in the layout the primitive chose (reordering a plain input
@@ -151,7 +167,8 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
             try convolution.run(arguments)
             let output = operands[2]
             if let reorder = output.reorder, !buffers[2].isBlocked {
-                try reorder.run([Argument(number: kd_DNNL_ARG_FROM(), descriptor: output.chosen, buffer: arguments[2].buffer),
+                let written = arguments.first { $0.number == output.number }!
+                try reorder.run([Argument(number: kd_DNNL_ARG_FROM(), descriptor: output.chosen, buffer: written.buffer),
                                  Argument(number: kd_DNNL_ARG_TO(), descriptor: output.plain, buffer: buffers[2].pointer)])
             }
             return
@@ -185,6 +202,15 @@ public enum OperandBuffer {
         case .plain(let p), .blocked(let p): UnsafeMutableRawPointer(mutating: p)
         }
     }
+}
+
+/// Adds ReLU after the primitive's result (a oneDNN eltwise post-op) to `attributes`.
+private func appendReLU(to attributes: dnnl_primitive_attr_t, of name: String) throws {
+    var postOps: dnnl_post_ops_t?
+    try dnnl("creating the post-ops of \(name)") { dnnl_post_ops_create(&postOps) }
+    defer { dnnl_post_ops_destroy(postOps) }
+    try dnnl("appending ReLU to \(name)") { dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_relu, 0, 0) }
+    try dnnl("attaching the post-ops of \(name)") { dnnl_primitive_attr_set_post_ops(attributes, postOps) }
 }
 
 /// A backward primitive of a convolution whose forward descriptor `hint` it is made against:

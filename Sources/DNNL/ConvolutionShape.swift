@@ -34,11 +34,15 @@ public struct ConvolutionShape: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One of the three convolution primitives. Operands, in the order `ConvolutionPrimitive.execute`
-/// takes them: forward (input, weight) -> output; backward data (output gradient, weight) -> input
-/// gradient; backward weights (input, output gradient) -> weight gradient.
+/// One of the three convolution primitives of training, or evaluation's fused forward. Operands, in
+/// the order `ConvolutionPrimitive.execute` takes them: forward (input, weight) -> output; backward
+/// data (output gradient, weight) -> input gradient; backward weights (input, output gradient) ->
+/// weight gradient; inference (input, weight) -> output plus a bias `[O]`, then ReLU for `inferenceReLU`.
 public enum ConvolutionPass: String, Hashable, Sendable, CaseIterable {
-    case forward, backwardData, backwardWeights
+    case forward, backwardData, backwardWeights, inference, inferenceReLU
+
+    /// Whether the pass adds a bias (and is made for inference, keeping nothing for a backward pass).
+    public var hasBias: Bool { self == .inference || self == .inferenceReLU }
 }
 
 /// The layout oneDNN computes in.

@@ -41,6 +41,22 @@ public final class Conv2d: Module {
     }
 }
 
+extension Conv2d {
+    /// `bn(self(x))`, then ReLU when `relu`: `[N, in, H, W]` to `[N, out, H', W']`. With `bn` in
+    /// evaluation and no op recording gradients (precompute, evaluation), `bn` is folded into the
+    /// convolution (weights `w * s`, bias `(b - mean) * s + beta`, `s = gamma / sqrt(var + eps)`)
+    /// and the three run as one oneDNN pass; otherwise as three ops.
+    public func callAsFunction(_ x: Tensor, then bn: BatchNorm, relu: Bool) -> Tensor {
+        guard !bn.isTraining, !GradMode.isRecording else {
+            let y = bn(self(x))
+            return relu ? y.relu() : y
+        }
+        let scale = bn.weight * (bn.runningVariance + bn.eps).pow(-0.5)
+        let shift = bn.bias + ((bias ?? .zeros([weight.shape[0]], dtype: weight.dtype)) - bn.runningMean) * scale
+        return Tensor.convolution(x, weight * scale.reshaped([weight.shape[0], 1, 1, 1]), bias: shift, geometry: geometry, relu: relu)
+    }
+}
+
 /// Batch normalisation over axis 1 of `[N, C, ...]` (PyTorch's BatchNorm2d and BatchNorm1d):
 /// batch statistics while training (synchronised across `DataParallel.group` when one is set),
 /// running averages (momentum 0.1) in evaluation.

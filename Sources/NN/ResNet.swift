@@ -25,8 +25,8 @@ public final class BasicBlock: Module {
 
     /// The block's output and its value before the final ReLU.
     public func forward(_ x: Tensor) -> (output: Tensor, pre: Tensor) {
-        let out = bn1(conv1(x)).relu()
-        let pre = bn2(conv2(out)) + (downsample.map { $0(x) } ?? x)
+        let out = conv1(x, then: bn1, relu: true)
+        let pre = conv2(out, then: bn2, relu: false) + (downsample.map { $0(x) } ?? x)
         return (pre.relu(), pre)
     }
 

@@ -53,8 +53,8 @@ public final class Bottleneck: Module, ResidualBlock {
 
     /// `[N, inPlanes, H, W]` to the block's output `[N, 4 planes, H', W']` and its value before the final ReLU.
     public func forward(_ x: Tensor) -> (output: Tensor, pre: Tensor) {
-        let out = bn2(conv2(bn1(conv1(x)).relu())).relu()
-        let pre = bn3(conv3(out)) + (downsample.map { $0(x) } ?? x)
+        let out = conv2(conv1(x, then: bn1, relu: true), then: bn2, relu: true)
+        let pre = conv3(out, then: bn3, relu: false) + (downsample.map { $0(x) } ?? x)
         return (pre.relu(), pre)
     }
 
@@ -88,7 +88,7 @@ extension ResidualNetwork {
     /// `[N, C, H, W]` up to stage `upto` (1-based): logits `[N, classes]`, each stage's output, its last block's
     /// value before the final ReLU, and the pooled `[N, channels]` embedding.
     func residualForward(_ x: Tensor, upto: Int?) -> ModelOutput {
-        var out = bn1(conv1(x)).relu()
+        var out = conv1(x, then: bn1, relu: true)
         var features: [Tensor] = [], pre: [Tensor] = []
         for (index, layer) in layers.enumerated() {
             var last = out

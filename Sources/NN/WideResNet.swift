@@ -25,7 +25,7 @@ public final class WideBasic: Module {
     func forward(_ x: Tensor) -> (output: Tensor, pre: Tensor) {
         let pre = bn1(x)
         let activated = pre.relu()
-        let y = conv2(bn2(conv1(activated)).relu())
+        let y = conv2(conv1(activated, then: bn2, relu: true))
         return (y + (convShortcut.map { $0(activated) } ?? x), pre)
     }
 

@@ -98,8 +98,9 @@ extension ConvolutionKernel {
 /// activations are handed over in the channel-blocked layout when they hold it, an input reordered
 /// into it keeps that copy (the weight gradient reads the same input and output gradient again),
 /// and an activation result stays blocked (Tensor.swift's layout rule).
+/// With `fused` (forward only), oneDNN's inference pass adds the bias `[O]` and applies the ReLU.
 func convolutionOnDNNL(_ pass: ConvolutionPassKind, _ first: Tensor, _ second: Tensor, outShape: [Int],
-                       _ s: ConvolutionSizes, batch: Int) -> Tensor? {
+                       _ s: ConvolutionSizes, batch: Int, fused: (bias: Tensor, relu: Bool)? = nil) -> Tensor? {
     let forced = ConvolutionKernel.forced
     var kernel = ConvolutionKernel.choice(pass, s, batch: batch)
     // The rule's 1x1 shortcuts were timed with reorders on both sides; an input already held
@@ -111,7 +112,8 @@ func convolutionOnDNNL(_ pass: ConvolutionPassKind, _ first: Tensor, _ second: T
     let shape = ConvolutionShape(input: [batch, s.c, s.h, s.w], weight: [s.o, s.c, s.kh, s.kw],
                                  stride: s.geometry.stride, padding: s.geometry.padding)
     do {
-        let primitive = try ConvolutionPrimitive.cached(shape, pass: pass.dnnl, layout: kernel == .oneDNNPlain ? .plain : .blocked,
+        let dnnlPass = fused.map { $0.relu ? .inferenceReLU : .inference } ?? pass.dnnl
+        let primitive = try ConvolutionPrimitive.cached(shape, pass: dnnlPass, layout: kernel == .oneDNNPlain ? .plain : .blocked,
                                                         threads: ComputeThreads.count)
         // The weight gradient is the last pass to read its operands: no copy of them is kept.
         let keeps = pass != .weightGradient
@@ -123,7 +125,7 @@ func convolutionOnDNNL(_ pass: ConvolutionPassKind, _ first: Tensor, _ second: T
         let out = primitive.blocks(ofOperand: 2).map { Tensor.blockedOutput(outShape, blocks: $0) }
             ?? Tensor(uninitializedShape: outShape, dtype: .float32)
         let result: OperandBuffer = out.isBlockedOnly ? .blocked(out.blocked!.pointer) : .plain(out.pointer(Float.self))
-        try primitive.execute(operand(first, 0), operand(second, 1), into: result)
+        try primitive.execute(operand(first, 0), operand(second, 1), bias: fused.map { $0.bias.pointer(Float.self) }, into: result)
         return out
     } catch {
         // A kernel asked for by name must run (a test or benchmark would otherwise measure the

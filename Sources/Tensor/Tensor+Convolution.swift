@@ -199,11 +199,7 @@ extension Tensor {
     /// channel `o` sees the input channels of its group `o / (O/groups)`. Add a bias separately
     /// (`+ bias.reshaped([1, O, 1, 1])`).
     public static func convolution(_ input: Tensor, _ weight: Tensor, geometry: ConvolutionGeometry = .init()) -> Tensor {
-        precondition(input.rank == 4 && weight.rank == 4 && input.shape[1] == weight.shape[1] * geometry.groups
-                     && weight.shape[0] % geometry.groups == 0 && input.dtype == weight.dtype,
-                     "convolution of input \(input.shape) with weight \(weight.shape) in \(geometry.groups) groups")
-        let s = ConvolutionSizes(input: input.shape, weight: weight.shape, geometry: geometry)
-        precondition(s.oh > 0 && s.ow > 0, "convolution: kernel \(s.kh)x\(s.kw) larger than the padded input \(s.h)x\(s.w)")
+        let s = checkedSizes(input, weight, geometry)
         let outShape = [input.shape[0], weight.shape[0], s.oh, s.ow]
         if let out = convolutionOnDNNL(.forward, input, weight, outShape: outShape, s, batch: input.shape[0]) {
             return out.recorded(.convolution(geometry), [input, weight])
@@ -214,6 +210,33 @@ extension Tensor {
         case .float64: convolutionKernel(Double.self, input, weight, out, s)
         }
         return out.recorded(.convolution(geometry), [input, weight])
+    }
+
+    /// `convolution(input, weight) + bias`, then ReLU when `relu`, bias `[O]`: `[N,O,oh,ow]`.
+    /// When no op would be recorded and oneDNN runs the shape's forward pass, one oneDNN pass adds
+    /// the bias and applies the ReLU as it writes (evaluation); otherwise the ops run one by one.
+    public static func convolution(_ input: Tensor, _ weight: Tensor, bias: Tensor, geometry: ConvolutionGeometry,
+                                   relu: Bool) -> Tensor {
+        precondition(bias.shape == [weight.shape[0]] && bias.dtype == input.dtype,
+                     "convolution bias \(bias.shape) for weight \(weight.shape)")
+        let records = GradMode.isRecording && [input, weight, bias].contains(where: \.requiresGrad)
+        let s = checkedSizes(input, weight, geometry)
+        if !records, let out = convolutionOnDNNL(.forward, input, weight, outShape: [input.shape[0], weight.shape[0], s.oh, s.ow], s,
+                                       batch: input.shape[0], fused: (bias, relu)) {
+            return out
+        }
+        let y = convolution(input, weight, geometry: geometry) + bias.channelShaped(rank: 4)
+        return relu ? y.relu() : y
+    }
+
+    /// The sizes of a convolution of `input` with `weight`, stopping on operands that do not fit.
+    private static func checkedSizes(_ input: Tensor, _ weight: Tensor, _ geometry: ConvolutionGeometry) -> ConvolutionSizes {
+        precondition(input.rank == 4 && weight.rank == 4 && input.shape[1] == weight.shape[1] * geometry.groups
+                     && weight.shape[0] % geometry.groups == 0 && input.dtype == weight.dtype,
+                     "convolution of input \(input.shape) with weight \(weight.shape) in \(geometry.groups) groups")
+        let s = ConvolutionSizes(input: input.shape, weight: weight.shape, geometry: geometry)
+        precondition(s.oh > 0 && s.ow > 0, "convolution: kernel \(s.kh)x\(s.kw) larger than the padded input \(s.h)x\(s.w)")
+        return s
     }
 
     /// The gradient of a convolution with respect to its input, given the output gradient `grad`

@@ -12,7 +12,7 @@ import Tensor
 
 enum EngineBench {
     static let models: [(String, Int, Int)] = [("mnist_teacher", 1, 28), ("mnist_student", 1, 28), ("resnet8x4", 3, 32),
-                                               ("wrn_16_1", 3, 32), ("wrn_16_2", 3, 32),
+                                               ("wrn_16_1", 3, 32), ("wrn_16_2", 3, 32), ("resnet32x4", 3, 32),
                                                // the CIFAR-10 pipeline's candidate pairs (pipelines/cifar10.yaml)
                                                ("resnet8", 3, 32), ("resnet20", 3, 32), ("resnet56", 3, 32)]
 

@@ -15,6 +15,21 @@ import Testing
         #expect(y == [-4, -4, -4, -4])
     }
 
+    @Test(arguments: ConvolutionLayout.allCases)
+    func inferenceAddsTheBiasAndReLUClipsAtZero(layout: ConvolutionLayout) throws {
+        // The same -4 per output on channel 0 with bias 1, and -8 (its kernel doubled) on channel 1 with bias 6.
+        let shape = ConvolutionShape(input: [1, 1, 3, 3], weight: [2, 1, 2, 2], stride: 1, padding: 0)
+        let x: [Float] = (1...9).map(Float.init), w: [Float] = [1, 0, 0, -1, 2, 0, 0, -2]
+        var y = [Float](repeating: .nan, count: 8)
+        try ConvolutionPrimitive.cached(shape, pass: .inference, layout: layout, threads: 1).execute(x, w, bias: [1, 6], into: &y)
+        #expect(y == [-3, -3, -3, -3, -2, -2, -2, -2])
+        let fused = try ConvolutionPrimitive.cached(shape, pass: .inferenceReLU, layout: layout, threads: 1)
+        try fused.execute(x, w, bias: [1, 6], into: &y)
+        #expect(y == [0, 0, 0, 0, 0, 0, 0, 0])
+        try fused.execute(x, w, bias: [5, 9], into: &y)
+        #expect(y == [1, 1, 1, 1, 1, 1, 1, 1])
+    }
+
     @Test func backwardDataIsTheTransposedConvolution() throws {
         // One output gradient of 1 at (0,0) spreads the kernel over the input's top-left corner.
         let shape = ConvolutionShape(input: [1, 1, 3, 3], weight: [1, 1, 2, 2], stride: 1, padding: 0)

@@ -26,6 +26,27 @@ import TestSupport
         #expect(gradGradCheck([images([2, 2, 5, 5])], check).passed)
     }
 
+    @Test(arguments: [false, true])
+    func foldedBatchNormMatchesTheLayers(relu: Bool) {
+        // Evaluation folds the batch norm into the convolution; in float64 the folding is exact to
+        // rounding, so a wrong scale, shift or channel order shows far above the tolerance.
+        var generator = SeededGenerator(seed: 6)
+        let conv = Conv2d(3, 5, kernel: 3, stride: 2, padding: 1, bias: true, generator: &generator)
+        let bn = BatchNorm(5, eps: 1e-3)
+        for (tensor, low) in [(bn.weight, -2.0), (bn.bias, -1), (bn.runningMean, -1), (bn.runningVariance, 0.1)] {
+            tensor.assign(Tensor.randomUniform([5], low: low, high: 2, generator: &generator))
+        }
+        conv.convert(to: .float64)
+        bn.convert(to: .float64)
+        bn.train(false)
+        let x = images([2, 3, 7, 7])
+        let folded = GradMode.withoutGrad { conv(x, then: bn, relu: relu) }
+        let layers = relu ? bn(conv(x)).relu() : bn(conv(x))
+        #expect(folded.shape == layers.shape)
+        let difference = zip(folded.doubles, layers.doubles).map { Swift.abs($0 - $1) }.max()!
+        #expect(difference < 1e-12, "largest difference \(difference)")
+    }
+
     @Test func wholeModelGradientsWithRespectToWeightsAndInput() throws {
         let model = try Models.make("resnet8", classes: 3, inChannels: 1, imageSize: 6, seed: 2)
         model.convert(to: .float64)

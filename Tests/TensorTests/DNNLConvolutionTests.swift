@@ -114,6 +114,36 @@ private func randomProblems(count: Int, seed: UInt64) -> [Problem] {
         }
     }
 
+    @Test(arguments: [ConvolutionKernel.oneDNNPlain, .oneDNNBlocked], [false, true])
+    func fusedBiasAndReLUMatchTheReference(kernel: ConvolutionKernel, relu: Bool) {
+        // Evaluation's pass: oneDNN adds the bias and applies the ReLU as it writes. The sum has one
+        // term more (the bias) and ReLU moves no value further from the exact one, so the bound holds.
+        var generator = SeededGenerator(seed: 21)
+        for problem in randomProblems(count: 12, seed: 16) {
+            let bias = Tensor.randomNormal([problem.weight[0]], generator: &generator)
+            let value = GradMode.withoutGrad {
+                ConvolutionKernel.with(kernel) {
+                    Tensor.convolution(problem.x, problem.w, bias: bias, geometry: problem.geometry, relu: relu).doubles
+                }
+            }
+            let (exact, magnitude) = ConvolutionKernel.with(.reference) {
+                (problem.run(.forward, problem.x.converted(to: .float64), problem.w.converted(to: .float64)).doubles,
+                 problem.run(.forward, problem.x.converted(to: .float64).abs(), problem.w.converted(to: .float64).abs()).doubles)
+            }
+            let plane = problem.g.shape[2] * problem.g.shape[3], b = bias.doubles
+            let k = Double(problem.terms(.forward) + 1), u = 0x1p-24
+            var worst = 0.0
+            for i in exact.indices {
+                let channel = i / plane % problem.weight[0]
+                let sum = exact[i] + b[channel]
+                let error = Swift.abs(value[i] - (relu ? Swift.max(sum, 0) : sum))
+                worst = Swift.max(worst, error / Swift.max(k * u / (1 - k * u) * (magnitude[i] + Swift.abs(b[channel])), .leastNormalMagnitude))
+            }
+            #expect(worst <= 1, "\(kernel) relu \(relu) \(problem): error \(worst) x the float32 bound")
+            if relu { #expect(value.allSatisfy { $0 >= 0 }) }
+        }
+    }
+
     @Test func theBoundCatchesAWrongKernel() {
         // The same check rejects a result of the right shape from the wrong problem: the weights
         // flipped in space (a convolution instead of a cross-correlation).
