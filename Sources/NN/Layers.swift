@@ -52,7 +52,7 @@ extension Conv2d {
             return relu ? y.relu() : y
         }
         let scale = bn.weight * (bn.runningVariance + bn.eps).pow(-0.5)
-        let shift = bn.bias + ((bias ?? .zeros([weight.shape[0]], dtype: weight.dtype)) - bn.runningMean) * scale
+        let shift = bn.bias + (bias.map { $0 - bn.runningMean } ?? -bn.runningMean) * scale
         return Tensor.convolution(x, weight * scale.reshaped([weight.shape[0], 1, 1, 1]), bias: shift, geometry: geometry, relu: relu)
     }
 }

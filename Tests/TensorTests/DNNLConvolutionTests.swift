@@ -61,16 +61,26 @@ private struct Problem: CustomStringConvertible {
 
 private enum Pass: CaseIterable { case forward, inputGradient, weightGradient }
 
-/// The worst `|value - exact| / (gamma_K * magnitude)` over the elements (at most 1 passes), and
-/// the worst error relative to the largest exact value, for the report.
-private func errorAgainstBound(_ problem: Problem, _ pass: Pass, _ value: Tensor) -> (bound: Double, relative: Double) {
+/// The pass's exact sums and the sums of its products' magnitudes, from the reference in float64.
+private func exactAndMagnitude(_ problem: Problem, _ pass: Pass) -> (exact: [Double], magnitude: [Double]) {
     let (a, b) = problem.operands(pass)
-    let (exact, magnitude) = ConvolutionKernel.with(.reference) {
+    return ConvolutionKernel.with(.reference) {
         (problem.run(pass, a.converted(to: .float64), b.converted(to: .float64)).doubles,
          problem.run(pass, a.converted(to: .float64).abs(), b.converted(to: .float64).abs()).doubles)
     }
-    let u = 0x1p-24, k = Double(problem.terms(pass))
-    let gamma = k * u / (1 - k * u)
+}
+
+/// gamma_K = K u / (1 - K u) for float32 sums of `terms` products.
+private func gamma(terms: Int) -> Double {
+    let u = 0x1p-24, k = Double(terms)
+    return k * u / (1 - k * u)
+}
+
+/// The worst `|value - exact| / (gamma_K * magnitude)` over the elements (at most 1 passes), and
+/// the worst error relative to the largest exact value, for the report.
+private func errorAgainstBound(_ problem: Problem, _ pass: Pass, _ value: Tensor) -> (bound: Double, relative: Double) {
+    let (exact, magnitude) = exactAndMagnitude(problem, pass)
+    let gamma = gamma(terms: problem.terms(pass))
     let values = value.doubles
     var worst = 0.0, largestError = 0.0
     for i in values.indices {
@@ -126,18 +136,15 @@ private func randomProblems(count: Int, seed: UInt64) -> [Problem] {
                     Tensor.convolution(problem.x, problem.w, bias: bias, geometry: problem.geometry, relu: relu).doubles
                 }
             }
-            let (exact, magnitude) = ConvolutionKernel.with(.reference) {
-                (problem.run(.forward, problem.x.converted(to: .float64), problem.w.converted(to: .float64)).doubles,
-                 problem.run(.forward, problem.x.converted(to: .float64).abs(), problem.w.converted(to: .float64).abs()).doubles)
-            }
+            let (exact, magnitude) = exactAndMagnitude(problem, .forward)
             let plane = problem.g.shape[2] * problem.g.shape[3], b = bias.doubles
-            let k = Double(problem.terms(.forward) + 1), u = 0x1p-24
+            let bound = gamma(terms: problem.terms(.forward) + 1)
             var worst = 0.0
             for i in exact.indices {
                 let channel = i / plane % problem.weight[0]
                 let sum = exact[i] + b[channel]
                 let error = Swift.abs(value[i] - (relu ? Swift.max(sum, 0) : sum))
-                worst = Swift.max(worst, error / Swift.max(k * u / (1 - k * u) * (magnitude[i] + Swift.abs(b[channel])), .leastNormalMagnitude))
+                worst = Swift.max(worst, error / Swift.max(bound * (magnitude[i] + Swift.abs(b[channel])), .leastNormalMagnitude))
             }
             #expect(worst <= 1, "\(kernel) relu \(relu) \(problem): error \(worst) x the float32 bound")
             if relu { #expect(value.allSatisfy { $0 >= 0 }) }
