@@ -55,7 +55,7 @@ public func attentionMap(_ features: Tensor, mode: AttentionMode = .sumP, p: Dou
 /// ### References
 /// Zagoruyko, Komodakis, "Paying More Attention to Attention", arXiv:1612.03928.
 public func attentionTransferLoss(student: Tensor, teacher: Tensor) -> Tensor {
-    (student - teacher.detached).pow(2).mean()
+    Tensor.squaredDistance(student, teacher.detached) / Double(student.count)
 }
 
 /// Gradient-based attention transfer: `1/2 ||J_S - J_T||^2` per image, averaged over the batch,
@@ -65,7 +65,7 @@ public func attentionTransferLoss(student: Tensor, teacher: Tensor) -> Tensor {
 /// ### References
 /// Zagoruyko, Komodakis, "Paying More Attention to Attention", arXiv:1612.03928.
 public func inputGradientLoss(student: Tensor, teacher: Tensor) -> Tensor {
-    (student - teacher.detached).pow(2).sum() * (0.5 / Double(student.shape[0]))
+    Tensor.squaredDistance(student, teacher.detached) * (0.5 / Double(student.shape[0]))
 }
 
 /// The activation-boundary loss of Heo et al.: with `rho = 1[teacher pre-ReLU > 0]` (given as

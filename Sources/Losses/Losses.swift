@@ -26,5 +26,5 @@ public func klDivergence(logProbabilities logQ: Tensor, targetProbabilities p: T
 /// Mean of squared differences over every element (PyTorch's `mse_loss`).
 public func meanSquaredError(_ prediction: Tensor, _ target: Tensor) -> Tensor {
     precondition(prediction.shape == target.shape, "MSE of \(prediction.shape) and \(target.shape)")
-    return (prediction - target).pow(2).mean()
+    return Tensor.squaredDistance(prediction, target) / Double(prediction.count)
 }

@@ -1,8 +1,8 @@
 // The derivative table: for every primitive op, the gradients of its inputs given the gradient
 // `g` of its output, written with tensor ops only. Recording these ops (createGraph) therefore
 // gives exact second derivatives. The fused backward kernels (margin squares, channel power sums,
-// noise contrast) are used only when nothing records them; a recorded backward uses the composite
-// formula instead. Batch norm's recorded backward is two ops of its own (input and gamma
+// squared distances, noise contrast) are used only when nothing records them; a recorded backward
+// uses the composite formula instead. Batch norm's recorded backward is two ops of its own (input and gamma
 // gradients) with fused derivatives: exact second derivatives, no third.
 
 /// A primitive op as recorded in the graph, with what its derivative needs.
@@ -30,6 +30,8 @@ enum Op {
     case synchronizedBatchNorm(SynchronizedStatistics)
     case marginSquares(Double)
     case channelPowerSum(Double)
+    /// `sum (a - b)^2`: inputs `[a, b]`.
+    case squaredDistance
     case noiseContrast(NoiseContrast)
 }
 
@@ -69,7 +71,7 @@ enum Derivatives {
         case .relu6:
             return [g * a.between(0, 6)]
         case .power(let p):
-            return [p == 1 ? g : g * (a.pow(p - 1) * p)]
+            return [p == 1 ? g : p == 2 ? g * (a * 2) : g * (a.pow(p - 1) * p)]
         case .clamp(let low, let high):
             return [g * a.inside(low, high)]
         case .sum:
@@ -144,6 +146,9 @@ enum Derivatives {
             return [Tensor.marginSquaresGradient(a, mask: inputs[1], margin: margin, upstream: g), nil]
         case .channelPowerSum(let p):
             return [Tensor.channelPowerSumGradient(a, p: p, upstream: g)]
+        case .squaredDistance:
+            let ga = needed(0) || needed(1) ? Tensor.squaredDistanceGradient(a, inputs[1], upstream: g) : nil
+            return [needed(0) ? ga : nil, needed(1) ? ga.map { -$0 } : nil]
         case .noiseContrast(let constants):
             return [Tensor.noiseContrastGradient(a, constants, factor: node.saved[0], upstream: g)]
         }

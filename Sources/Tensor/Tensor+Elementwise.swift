@@ -124,11 +124,10 @@ enum LogFunction: UnaryFunction { @inline(__always) static func apply<T: TensorS
 enum SqrtFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { x.squareRoot() } }
 enum AbsFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { Swift.abs(x) } }
 enum ReluFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { x > 0 ? x : 0 } }
-enum PowerFunction: UnaryFunction {
-    @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _: T) -> T {
-        p == 2 ? x * x : p == 1 ? x : p == -0.5 ? 1 / x.squareRoot() : T.power(x, p)
-    }
-}
+enum PowerFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _: T) -> T { T.power(x, p) } }
+/// `x^2`, `x^-0.5`: the exponents `pow` computes without a call to `pow` (so the loop vectorises).
+enum SquareFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { x * x } }
+enum ReciprocalSquareRootFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { 1 / x.squareRoot() } }
 enum ClampFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _ p: T, _ q: T) -> T { Swift.min(Swift.max(x, p), q) } }
 enum SignFunction: UnaryFunction { @inline(__always) static func apply<T: TensorScalar>(_ x: T, _: T, _: T) -> T { x > 0 ? 1 : x < 0 ? -1 : 0 } }
 /// 1 inside `[p, q]`, else 0.
@@ -201,7 +200,14 @@ extension Tensor {
     /// Square root.
     public func sqrt() -> Tensor { elementwise(SqrtFunction.self, self).recorded(.sqrt, [self]) }
     /// `x^p` for a constant exponent.
-    public func pow(_ p: Double) -> Tensor { elementwise(PowerFunction.self, self, p).recorded(.power(p), [self]) }
+    public func pow(_ p: Double) -> Tensor {
+        let out = switch p {
+        case 2: elementwise(SquareFunction.self, self)
+        case -0.5: elementwise(ReciprocalSquareRootFunction.self, self)
+        default: elementwise(PowerFunction.self, self, p)
+        }
+        return out.recorded(.power(p), [self])
+    }
     /// Absolute value (derivative `sign(x)`, 0 at 0).
     public func abs() -> Tensor { elementwise(AbsFunction.self, self).recorded(.abs, [self]) }
     /// `max(x, 0)` (derivative 1 where x > 0, else 0).

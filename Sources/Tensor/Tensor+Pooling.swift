@@ -27,9 +27,11 @@ final class IndexList: @unchecked Sendable {
     init(_ indices: [Int32]) { self.indices = indices }
 }
 
+/// The maxima of every window of `x` into `values`, and their flat indices into `target`.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-private func maxIndicesKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: PoolGeometry, _ target: SendablePointer<Int32>) {
+private func maxPoolKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: PoolGeometry, _ values: SendablePointer<T>,
+                                            _ target: SendablePointer<Int32>) {
     let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = (g.output(h), g.output(w))
     let source = SendablePointer(base: x.pointer(T.self))
@@ -37,20 +39,19 @@ private func maxIndicesKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: Pool
         for plane in range {
             let base = plane * h * w
             let image = source.base + base
-            if g.padding == 0 && g.stride == g.kernel {
-                // Non-overlapping windows inside the image: no bounds to check.
+            let (maxima, indices) = (values.base + plane * oh * ow, target.base + plane * oh * ow)
+            if g.padding == 0 && g.stride == 2 && g.kernel == 2 {
+                // The common 2x2 window, without branches (the comparisons are unpredictable):
+                // the first maximum in row-major order wins, as below.
                 for oy in 0..<oh {
+                    let top = 2 * oy * w
                     for ox in 0..<ow {
-                        var bestIndex = oy * g.kernel * w + ox * g.kernel
-                        var best = image[bestIndex]
-                        for ky in 0..<g.kernel {
-                            let row = (oy * g.kernel + ky) * w + ox * g.kernel
-                            for kx in 0..<g.kernel where image[row + kx] > best {
-                                best = image[row + kx]
-                                bestIndex = row + kx
-                            }
-                        }
-                        target.base[(plane * oh + oy) * ow + ox] = Int32(base + bestIndex)
+                        let i = top + 2 * ox
+                        let (a, b, c, d) = (image[i], image[i + 1], image[i + w], image[i + w + 1])
+                        let upper = b > a ? b : a, upperIndex = b > a ? i + 1 : i
+                        let lower = d > c ? d : c, lowerIndex = d > c ? i + w + 1 : i + w
+                        maxima[oy * ow + ox] = lower > upper ? lower : upper
+                        indices[oy * ow + ox] = Int32(base + (lower > upper ? lowerIndex : upperIndex))
                     }
                 }
                 continue
@@ -69,7 +70,8 @@ private func maxIndicesKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: Pool
                             bestIndex = iy * w + ix
                         }
                     }
-                    target.base[(plane * oh + oy) * ow + ox] = Int32(base + bestIndex)
+                    maxima[oy * ow + ox] = best
+                    indices[oy * ow + ox] = Int32(base + bestIndex)
                 }
             }
         }
@@ -118,14 +120,16 @@ extension Tensor {
     public func maxPooled(_ geometry: PoolGeometry) -> Tensor {
         precondition(rank == 4, "max pooling of \(shape)")
         let outShape = [shape[0], shape[1], geometry.output(shape[2]), geometry.output(shape[3])]
-        var indices = [Int32](repeating: 0, count: outShape.reduce(1, *))
-        indices.withUnsafeMutableBufferPointer { buffer in
+        let out = Tensor(uninitializedShape: outShape, dtype: dtype)
+        let indices = [Int32](unsafeUninitializedCapacity: out.count) { buffer, initialized in
             let target = SendablePointer(base: buffer.baseAddress!)
             switch dtype {
-            case .float32: maxIndicesKernel(Float.self, self, geometry, target)
-            case .float64: maxIndicesKernel(Double.self, self, geometry, target)
+            case .float32: maxPoolKernel(Float.self, self, geometry, SendablePointer(base: out.pointer(Float.self)), target)
+            case .float64: maxPoolKernel(Double.self, self, geometry, SendablePointer(base: out.pointer(Double.self)), target)
             }
+            initialized = out.count
         }
-        return gathered(IndexList(indices), shape: outShape)
+        // The values are those a gather at the indices would give; recorded as one, for the derivatives.
+        return out.recorded(.gather(IndexList(indices)), [self])
     }
 }

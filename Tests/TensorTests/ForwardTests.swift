@@ -131,6 +131,31 @@ import Tensor
         #expect(x.maxPooled(PoolGeometry(kernel: 3, stride: 2, padding: 1)).doubles == [12, 14, 15, 15])
     }
 
+    @Test func poolingSendsTheGradientToTheFirstMaximum() {
+        // Windows with ties: all equal, equal on the top row's right and the bottom row's left,
+        // equal in the bottom row, and a strict maximum bottom right, in both float types; then the
+        // general path (padding) on equal values.
+        let values: [Double] = [5, 5, 1, 7,
+                                5, 5, 7, 2,
+                                1, 2, 0, 3,
+                                9, 9, 3, 4]
+        for dtype in [DType.float64, .float32] {
+            let x = Tensor(shape: [1, 1, 4, 4], doubles: values).converted(to: dtype)
+            x.requiresGrad = true
+            let pooled = x.maxPooled(PoolGeometry(kernel: 2))
+            #expect(pooled.doubles == [5, 7, 9, 4])
+            pooled.sum().backward()
+            #expect(x.grad!.doubles == [1, 0, 0, 1,
+                                        0, 0, 0, 0,
+                                        0, 0, 0, 0,
+                                        1, 0, 0, 1], "\(dtype)")
+        }
+        let padded = Tensor(shape: [1, 1, 3, 3], doubles: [2, 2, 2, 2, 2, 2, 2, 2, 2])
+        padded.requiresGrad = true
+        padded.maxPooled(PoolGeometry(kernel: 2, stride: 2, padding: 1)).sum().backward()
+        #expect(padded.grad!.doubles == [1, 1, 0, 1, 1, 0, 0, 0, 0])
+    }
+
     @Test func batchNormStatistics() {
         var generator = SeededGenerator(seed: 9)
         let x = Tensor.randomNormal([8, 3, 5, 5], mean: 2, std: 3, generator: &generator)

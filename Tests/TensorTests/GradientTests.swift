@@ -104,6 +104,22 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
         }
     }
 
+    @Test func squaredDistancesBothWaysAndAgainstTheComposite() {
+        expectDerivatives([[2, 3, 4], [2, 3, 4]]) { Tensor.squaredDistance($0[0], $0[1]) }
+        expectDerivatives([[3, 5], [3, 5]]) { Tensor.squaredDistance($0[0], $0[1]) * $0[0].sum() }
+        let target = randomInputs([[3, 5]], seed: 4)[0]
+        expectDerivatives([[3, 5]]) { Tensor.squaredDistance(target, $0[0]) * $0[0].sum() }
+        // Past the parallel threshold, in float32, against the float64 composite of the same values,
+        // within float32's bound for sums of non-negative terms: gamma_K with K = 512 terms per
+        // accumulator, 3 more for their tree and 2 for the difference and its square.
+        let pair = randomInputs([[4, 64, 12, 12], [4, 64, 12, 12]], seed: 3).map { $0.converted(to: .float32) }
+        let exact = (pair[0].converted(to: .float64) - pair[1].converted(to: .float64)).pow(2).sum().doubles[0]
+        let single = Tensor.squaredDistance(pair[0], pair[1])
+        let (u, k) = (0x1p-24, 517.0)
+        #expect(single.dtype == .float32 && Swift.abs(single.doubles[0] - exact) <= k * u / (1 - k * u) * exact,
+                "\(single.doubles[0]) against \(exact)")
+    }
+
     @Test func reductions() {
         expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [1]) }
         expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [0, 2], keepDims: true) * $0[0] }
