@@ -27,6 +27,31 @@ final class IndexList: @unchecked Sendable {
     init(_ indices: [Int32]) { self.indices = indices }
 }
 
+/// Non-overlapping 2x2 windows of one row pair of a float image `width` wide, four at a time:
+/// the maxima into `maxima` and the flat indices (from `firstIndex`, the window row's first
+/// element) into `indices`, the first maximum in row-major order winning. Returns how many of the
+/// `count` windows it did (a multiple of 4).
+private func maxPoolFourWindows(_ top: UnsafeMutablePointer<Float>, width: Int, count: Int, firstIndex: Int,
+                                _ maxima: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int32>) -> Int {
+    let lanes = SIMD4<Int32>(0, 2, 4, 6), (zero, one) = (SIMD4<Int32>(repeating: 0), SIMD4<Int32>(repeating: 1))
+    var ox = 0
+    while ox + 4 <= count {
+        let upperRow = UnsafeRawPointer(top + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+        let lowerRow = UnsafeRawPointer(top + width + 2 * ox).loadUnaligned(as: SIMD8<Float>.self)
+        let (a, b, c, d) = (upperRow.evenHalf, upperRow.oddHalf, lowerRow.evenHalf, lowerRow.oddHalf)
+        let (right, lowerRight) = (b .> a, d .> c)
+        let upper = a.replacing(with: b, where: right), lower = c.replacing(with: d, where: lowerRight)
+        let down = lower .> upper
+        let offset = zero.replacing(with: one, where: right)
+            .replacing(with: SIMD4<Int32>(repeating: Int32(width)) &+ zero.replacing(with: one, where: lowerRight), where: down)
+        UnsafeMutableRawPointer(maxima + ox).storeBytes(of: upper.replacing(with: lower, where: down), as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(indices + ox).storeBytes(of: SIMD4<Int32>(repeating: Int32(firstIndex + 2 * ox)) &+ lanes &+ offset,
+                                                         as: SIMD4<Int32>.self)
+        ox += 4
+    }
+    return ox
+}
+
 /// The maxima of every window of `x` into `values`, and their flat indices into `target`.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
@@ -41,17 +66,23 @@ private func maxPoolKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ g: PoolGeo
             let image = source.base + base
             let (maxima, indices) = (values.base + plane * oh * ow, target.base + plane * oh * ow)
             if g.padding == 0 && g.stride == 2 && g.kernel == 2 {
-                // The common 2x2 window, without branches (the comparisons are unpredictable):
-                // the first maximum in row-major order wins, as below.
                 for oy in 0..<oh {
-                    let top = 2 * oy * w
-                    for ox in 0..<ow {
+                    let (top, row) = (2 * oy * w, oy * ow)
+                    // Float takes four windows at a time; the rest, and Double, one at a time.
+                    let done = T.self == Float.self
+                        ? maxPoolFourWindows(UnsafeMutableRawPointer(image + top).assumingMemoryBound(to: Float.self), width: w, count: ow,
+                                             firstIndex: base + top, UnsafeMutableRawPointer(maxima + row).assumingMemoryBound(to: Float.self),
+                                             indices + row)
+                        : 0
+                    for ox in done..<ow {
+                        // Without branches (the comparisons are unpredictable): the first maximum in
+                        // row-major order wins, as below.
                         let i = top + 2 * ox
                         let (a, b, c, d) = (image[i], image[i + 1], image[i + w], image[i + w + 1])
                         let upper = b > a ? b : a, upperIndex = b > a ? i + 1 : i
                         let lower = d > c ? d : c, lowerIndex = d > c ? i + w + 1 : i + w
-                        maxima[oy * ow + ox] = lower > upper ? lower : upper
-                        indices[oy * ow + ox] = Int32(base + (lower > upper ? lowerIndex : upperIndex))
+                        maxima[row + ox] = lower > upper ? lower : upper
+                        indices[row + ox] = Int32(base + (lower > upper ? lowerIndex : upperIndex))
                     }
                 }
                 continue

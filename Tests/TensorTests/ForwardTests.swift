@@ -133,22 +133,30 @@ import Tensor
 
     @Test func poolingSendsTheGradientToTheFirstMaximum() {
         // Windows with ties: all equal, equal on the top row's right and the bottom row's left,
-        // equal in the bottom row, and a strict maximum bottom right, in both float types; then the
-        // general path (padding) on equal values.
-        let values: [Double] = [5, 5, 1, 7,
-                                5, 5, 7, 2,
-                                1, 2, 0, 3,
-                                9, 9, 3, 4]
+        // equal in the bottom row, and a strict maximum bottom right, five times across (float32
+        // takes four windows at a time, then one), in both float types; then the general path
+        // (padding) on equal values.
+        let block: [[Double]] = [[5, 5, 1, 7], [5, 5, 7, 2], [1, 2, 0, 3], [9, 9, 3, 4]]
+        let gradient: [[Double]] = [[1, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 1]]
+        let across = { (rows: [[Double]]) in rows.flatMap { row in (0..<5).flatMap { _ in row } } }
         for dtype in [DType.float64, .float32] {
-            let x = Tensor(shape: [1, 1, 4, 4], doubles: values).converted(to: dtype)
+            let x = Tensor(shape: [1, 1, 4, 20], doubles: across(block)).converted(to: dtype)
             x.requiresGrad = true
             let pooled = x.maxPooled(PoolGeometry(kernel: 2))
-            #expect(pooled.doubles == [5, 7, 9, 4])
+            #expect(pooled.doubles == across([[5, 7], [9, 4]]), "\(dtype)")
             pooled.sum().backward()
-            #expect(x.grad!.doubles == [1, 0, 0, 1,
-                                        0, 0, 0, 0,
-                                        0, 0, 0, 0,
-                                        1, 0, 0, 1], "\(dtype)")
+            #expect(x.grad!.doubles == across(gradient), "\(dtype)")
+        }
+        // Random values on odd and even widths: float32 (four at a time) against float64 (one at a time).
+        var generator = SeededGenerator(seed: 11)
+        for width in [9, 12, 19] {
+            let x = Tensor(shape: [2, 3, 6, width], doubles: (0..<(36 * width)).map { _ in generator.nextNormal() })
+            let (single, double) = (x.converted(to: .float32), x)
+            for t in [single, double] { t.requiresGrad = true }
+            let pooled = [single, double].map { $0.maxPooled(PoolGeometry(kernel: 2)) }
+            #expect(pooled[0].doubles == pooled[1].doubles.map { Double(Float($0)) }, "width \(width)")
+            for p in pooled { (p * p).sum().backward() }
+            #expect(single.grad!.doubles.map { $0 != 0 } == double.grad!.doubles.map { $0 != 0 }, "width \(width)")
         }
         let padded = Tensor(shape: [1, 1, 3, 3], doubles: [2, 2, 2, 2, 2, 2, 2, 2, 2])
         padded.requiresGrad = true
