@@ -96,6 +96,26 @@ private func relativeErrors(_ a: [[Double]], _ b: [[Double]]) -> [Double] {
         }
     }
 
+    @Test func attentionMapsOfABlockedTensorMatchTheReference() {
+        // sum_c y_c^2 of a convolution's blocked output, and its gradient written blocked, weighted
+        // per pixel so that every position's gradient differs.
+        var generator = SeededGenerator(seed: 7)
+        let (x, w) = (Tensor.randomNormal([3, 16, 7, 7], generator: &generator), Tensor.randomNormal([16, 16, 3, 3], std: 0.1, generator: &generator))
+        let r = Tensor.randomNormal([3, 7, 7], generator: &generator)
+        func pass(_ dtype: DType) -> [[Double]] {
+            let (x, w) = (x.converted(to: dtype), w.converted(to: dtype))
+            for leaf in [x, w] { leaf.requiresGrad = true }
+            let maps = Tensor.convolution(x, w, geometry: .init(padding: 1)).channelPowerSum(2)
+            (maps * r.converted(to: dtype)).sum().backward()
+            return [maps.doubles, x.grad!.doubles, w.grad!.doubles]
+        }
+        let exact = ConvolutionKernel.with(.reference) { pass(.float64) }
+        let blocked = ConvolutionKernel.with(.oneDNNBlocked) { pass(.float32) }
+        for (name, error) in zip(["maps", "input gradient", "weight gradient"], relativeErrors(blocked, exact)) {
+            #expect(error < 1e-4, "\(name): blocked path off by \(error) of the largest value")
+        }
+    }
+
     @Test func theSameRunTwiceGivesTheSameBits() {
         let block = Block(seed: 4)
         let first = ConvolutionKernel.with(.oneDNNBlocked) { block.lossAndGradients(.float32) }
