@@ -4,8 +4,9 @@
 // The layout rule: a float32 `[N,C,H,W]` tensor whose C is a multiple of oneDNN's channel block
 // may hold its values in that blocked layout instead of (or beside) row-major (BlockedLayout.swift).
 // Only the ops that know the layout read or write it: oneDNN convolutions (their results stay
-// blocked), training-mode batch norm, and elementwise ops whose full-size operands hold it (the
-// other operand may be one value or one per channel, as a bias or an evaluation-mode batch norm).
+// blocked), training-mode batch norm, attention maps (`channelPowerSum(2)` and its gradient), and
+// elementwise ops whose full-size operands hold it (the other operand may be one value or one per
+// channel, as a bias or an evaluation-mode batch norm).
 // Every other op, a checkpoint, the cache and every test read through `pointer`, which reorders to
 // row-major on first use and keeps that copy. Writing in place (`update`, filling a fresh tensor)
 // drops the blocked copy; in-place writes go to parameters, statistics and optimiser state, which
