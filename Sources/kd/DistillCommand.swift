@@ -8,10 +8,10 @@ struct DistillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill", abstract: "Train the pipeline's students from the cache and print the result table.",
         discussion: """
-            Under mpirun (or srun) the (student, seed) runs are dealt to the ranks, each training its runs
-            with its share of the host's cores, and rank 0 prints the table when all are done. Students
-            with data_parallel: true (or every student that can, with --data-parallel) train on every rank
-            at once instead, each rank taking a slice of every batch: the same weights as one process, to
+            Under mpirun (or srun) the (student, seed) runs are dealt to the ranks, each training its runs \
+            with its share of the host's cores, and rank 0 prints the table when all are done. Students \
+            with data_parallel: true (or every student that can, with --data-parallel) train on every rank \
+            at once instead, each rank taking a slice of every batch: the same weights as one process, to \
             float rounding.
             """)
     @OptionGroup var config: ConfigOption

@@ -9,8 +9,8 @@ struct PrecomputeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "precompute", abstract: "Run the teacher once over the training set and write runs/<name>/cache.h5.",
         discussion: """
-            Under mpirun (or srun), rank r of N computes shard r of N into runs/<name>/cache.shards/ and
-            rank 0 then joins the shards into cache.h5 (virtual datasets over the shards). With --shard r/N
+            Under mpirun (or srun), rank r of N computes shard r of N into runs/<name>/cache.shards/ and \
+            rank 0 then joins the shards into cache.h5 (virtual datasets over the shards). With --shard r/N \
             only that shard is computed, for schedulers without MPI; kd cache join makes cache.h5 afterwards.
             """)
     @OptionGroup var config: ConfigOption
