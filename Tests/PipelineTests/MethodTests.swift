@@ -43,8 +43,14 @@ func withStudents(_ tiny: TinyPipeline, _ students: String) throws -> (PipelineC
     return try PipelineConfig.load(tiny.folder.file("students.yaml"))
 }
 
-/// Runs `body` with the working directory set to `folder` (pipelines write under runs/ there).
+/// One `inside` at a time: the working directory belongs to the whole test process.
+private let workingDirectory = NSLock()
+
+/// Runs `body` with the working directory set to `folder` (pipelines write under runs/ there),
+/// one such body at a time across suites. (Programs the tests start get their own directory: `run`.)
 func inside<R>(_ folder: TemporaryFolder, _ body: () throws -> R) rethrows -> R {
+    workingDirectory.lock()
+    defer { workingDirectory.unlock() }
     let previous = FileManager.default.currentDirectoryPath
     _ = FileManager.default.changeCurrentDirectoryPath(folder.path)
     defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }

@@ -48,14 +48,18 @@ public struct ProcessResult: Sendable {
     public let error: String
 }
 
-/// Runs `executable` with `arguments` and waits; standard output and error are captured.
+/// Runs `executable` with `arguments` in `currentDirectory` (the repository by default) and waits;
+/// standard output and error are captured. The default is explicit because a test that runs a stage
+/// in-process moves the whole test process's working directory into its temporary folder for a
+/// while (`inside`), and a child started meanwhile by a test running in parallel would otherwise
+/// inherit that folder, and fail once it is deleted.
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                 currentDirectory: String? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
+    process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory ?? Repository.root)
     let outPipe = Pipe(), errPipe = Pipe()
     process.standardOutput = outPipe
     process.standardError = errPipe
