@@ -1,7 +1,7 @@
 // The derivative table: for every primitive op, the gradients of its inputs given the gradient
 // `g` of its output, written with tensor ops only. Recording these ops (createGraph) therefore
 // gives exact second derivatives. The fused backward kernels (margin squares, channel power sums,
-// squared distances, noise contrast) are used only when nothing records them; a recorded backward
+// squared distances, L2 normalisation, noise contrast) are used only when nothing records them; a recorded backward
 // uses the composite formula instead. Batch norm's recorded backward is two ops of its own (input and gamma
 // gradients) with fused derivatives: exact second derivatives, no third.
 
@@ -32,6 +32,8 @@ enum Op {
     case channelPowerSum(Double)
     /// `sum (a - b)^2`: inputs `[a, b]`.
     case squaredDistance
+    /// `x / max(||x||, eps)` along `axis`; saved: the norms.
+    case l2Normalize(axis: Int, eps: Double)
     case noiseContrast(NoiseContrast)
 }
 
@@ -149,6 +151,8 @@ enum Derivatives {
         case .squaredDistance:
             let ga = needed(0) || needed(1) ? Tensor.squaredDistanceGradient(a, inputs[1], upstream: g) : nil
             return [needed(0) ? ga : nil, needed(1) ? ga.map { -$0 } : nil]
+        case .l2Normalize(let axis, let eps):
+            return [Tensor.l2NormalizedGradient(a, output: output, norms: node.saved[0], axis: axis, eps: eps, upstream: g)]
         case .noiseContrast(let constants):
             return [Tensor.noiseContrastGradient(a, constants, factor: node.saved[0], upstream: g)]
         }

@@ -470,9 +470,4 @@ extension Tensor {
         let shift = beta - runningMean.detached * scale
         return x * scale.channelShaped(rank: x.rank) + shift.channelShaped(rank: x.rank)
     }
-
-    /// `x / max(||x||_2, eps)` along `axis`, as PyTorch's `F.normalize`.
-    public func l2Normalized(axis: Int, eps: Double = 1e-12) -> Tensor {
-        self / pow(2).sum(axes: [axis], keepDims: true).sqrt().clamped(min: eps)
-    }
 }

@@ -120,6 +120,41 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
                 "\(single.doubles[0]) against \(exact)")
     }
 
+    @Test func l2NormalisationAlongEveryAxisAgainstTheComposite() {
+        // First and second order along the last, a middle and the first axis (lines with a stride).
+        expectDerivatives([[3, 4]]) { $0[0].l2Normalized(axis: 1) * $0[0] }
+        expectDerivatives([[2, 3, 4]]) { $0[0].l2Normalized(axis: 1).pow(3) }
+        expectDerivatives([[3, 2]]) { $0[0].l2Normalized(axis: 0) * $0[0].sum() }
+        // Float32 past the parallel threshold against the float64 composite of the same values.
+        let x = randomInputs([[64, 700]], seed: 7)[0].converted(to: .float32)
+        let upstream = randomInputs([[64, 700]], seed: 8)[0]
+        let wide = x.converted(to: .float64)
+        wide.requiresGrad = true
+        let composite = wide / wide.pow(2).sum(axes: [1], keepDims: true).sqrt().clamped(min: 1e-12)
+        (composite * upstream).sum().backward()
+        let single = x
+        single.requiresGrad = true
+        let fused = single.l2Normalized(axis: 1)
+        (fused * upstream.converted(to: .float32)).sum().backward()
+        #expect(zip(fused.doubles, composite.doubles).allSatisfy { Swift.abs($0 - $1) <= 1e-6 * Swift.max(1, Swift.abs($1)) })
+        #expect(zip(single.grad!.doubles, wide.grad!.doubles).allSatisfy { Swift.abs($0 - $1) <= 1e-5 * Swift.max(1, Swift.abs($1)) })
+    }
+
+    @Test func aClampedNormIsAConstantAsInPyTorch() {
+        // PyTorch's F.normalize: where the norm is below eps the divisor is eps, a constant, so the
+        // gradient is g / eps; a zero line gives zeros, and g / eps too (the composite's square
+        // root would give 0 / 0 there). The second line is unclamped.
+        let x = Tensor(shape: [3, 3], doubles: [0, 0, 0, 1, 2, 2, 3e-4, 4e-4, 0])
+        x.requiresGrad = true
+        let y = x.l2Normalized(axis: 1, eps: 1e-3)
+        let expected = [0, 0, 0, 1.0 / 3, 2.0 / 3, 2.0 / 3, 0.3, 0.4, 0]
+        #expect(zip(y.doubles, expected).allSatisfy { Swift.abs($0 - $1) <= 1e-15 }, "\(y.doubles)")
+        (y * Tensor(shape: [3, 3], doubles: [1, -2, 3, 0, 0, 0, 1, 1, 1])).sum().backward()
+        let gradient = x.grad!.doubles
+        let clamped = [1000.0, -2000, 3000, 0, 0, 0, 1000, 1000, 1000]
+        #expect(zip(gradient, clamped).allSatisfy { Swift.abs($0 - $1) <= 1e-9 }, "\(gradient)")
+    }
+
     @Test func reductions() {
         expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [1]) }
         expectDerivatives([[2, 3, 4]]) { $0[0].sum(axes: [0, 2], keepDims: true) * $0[0] }
