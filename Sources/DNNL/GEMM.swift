@@ -6,6 +6,13 @@ internal import CDNNL
 
 /// `dnnl_sgemm` behind a Swift signature that throws instead of returning a status.
 public enum GEMM {
+    /// Whether oneDNN's kernels on this CPU are its AVX-512 ones (`dnnl_get_effective_cpu_isa`
+    /// includes `avx512_core`): read at run time, as oneDNN itself picks them.
+    public static let runsAVX512: Bool = {
+        let avx512 = dnnl_cpu_isa_avx512_core.rawValue
+        return dnnl_get_effective_cpu_isa().rawValue & avx512 == avx512
+    }()
+
     /// `C = alpha * op(A) * op(B) + beta * C` with `op(A)` `[m,k]`, `op(B)` `[k,n]` and `C` `[m,n]`,
     /// all row-major with leading dimensions `lda`, `ldb`, `ldc` (so A is stored `[m,lda]`, or
     /// `[k,lda]` when `transposeA`; likewise B). Runs on `threads` OpenMP threads of the calling

@@ -37,11 +37,13 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
     }
 
     /// The measured choice for a float32 product of `op(A) [m,k]` and `op(B) [k,n]`, B's rows
-    /// `ldb` floats apart (`kdbench gemm`, one thread per product, AMD EPYC Zen 3 with AVX2:
-    /// BENCHMARKS.md). dnnl_sgemm's own kernel is 1.0-2x OpenBLAS's on the engine's small and
-    /// medium products and even on large ones; it loses where it reads B in place with rows a
-    /// multiple of 2 KiB apart, and on products into a handful of columns.
+    /// `ldb` floats apart (`kdbench gemm`, one thread per product: BENCHMARKS.md, "GEMM").
+    /// Where oneDNN runs its AVX-512 kernels (AMD EPYC Zen 5), dnnl_sgemm is 1.25-7.3x OpenBLAS's
+    /// Haswell kernels on every shape measured but one, at parity (0.97x). With AVX2 (Zen 3) it is
+    /// 1.0-2x on the engine's small and medium products and even on large ones, and loses where it
+    /// reads B in place with rows a multiple of 2 KiB apart, and on products into a handful of columns.
     public static func measured(transposeB: Bool, m: Int, n: Int, k: Int, ldb: Int) -> GEMMKernel {
+        if GEMM.runsAVX512 { return .oneDNN }
         // One output row: the depthwise convolutions' per-channel products (2.5-8x on oneDNN).
         if m == 1 { return .oneDNN }
         // B read row by row in place with a stride of 512 floats or a multiple (n = 1024, 9216:
