@@ -1,9 +1,9 @@
 // The derivative table: for every primitive op, the gradients of its inputs given the gradient
 // `g` of its output, written with tensor ops only. Recording these ops (createGraph) therefore
 // gives exact second derivatives. The fused backward kernels (margin squares, channel power sums,
-// squared distances, L2 normalisation, noise contrast) are used only when nothing records them; a recorded backward
-// uses the composite formula instead. Batch norm's recorded backward is two ops of its own (input and gamma
-// gradients) with fused derivatives: exact second derivatives, no third.
+// squared distances, L2 normalisation, noise contrast) are used only when nothing records them; a
+// recorded backward uses the composite formula instead. Batch norm's recorded backward is two ops
+// of its own (input and gamma gradients) with fused derivatives: exact second derivatives, no third.
 
 /// A primitive op as recorded in the graph, with what its derivative needs.
 enum Op {

@@ -38,8 +38,10 @@ public enum GEMMKernel: String, Sendable, CaseIterable {
 
     /// The measured choice for a float32 product of `op(A) [m,k]` and `op(B) [k,n]`, B's rows
     /// `ldb` floats apart (`kdbench gemm`, one thread per product: BENCHMARKS.md, "GEMM").
-    /// Where oneDNN runs its AVX-512 kernels (AMD EPYC Zen 5), dnnl_sgemm is 1.25-7.3x OpenBLAS's
-    /// Haswell kernels on every shape measured but one, at parity (0.97x). With AVX2 (Zen 3) it is
+    /// Where oneDNN runs its AVX-512 kernels, every product goes to it: on an AMD EPYC Zen 5,
+    /// dnnl_sgemm is 1.25-7.3x OpenBLAS's Haswell kernels on every shape but one, at parity
+    /// (0.97x); the engine issue's probe saw 1.85x on 2048^3 on an Intel Xeon (Ice Lake). Other
+    /// AVX-512 CPUs (Zen 4's half-width units, say) are not measured. With AVX2 (Zen 3) it is
     /// 1.0-2x on the engine's small and medium products and even on large ones, and loses where it
     /// reads B in place with rows a multiple of 2 KiB apart, and on products into a handful of columns.
     public static func measured(transposeB: Bool, m: Int, n: Int, k: Int, ldb: Int) -> GEMMKernel {

@@ -31,9 +31,10 @@ private func l2NormalizeKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ layout
             let first = layout.start(line)
             var squares = 0.0
             for k in 0..<length { let v = Double(px.base[first + k * stride]); squares += v * v }
-            let norm = squares.squareRoot()
-            pn.base[line] = T(norm)
-            let divisor = T(Swift.max(norm, eps))
+            // The norm as stored, so that the backward pass sees the same clamping.
+            let norm = T(squares.squareRoot())
+            pn.base[line] = norm
+            let divisor = T(Swift.max(Double(norm), eps))
             for k in 0..<length { py.base[first + k * stride] = px.base[first + k * stride] / divisor }
         }
     }
@@ -83,10 +84,11 @@ extension Tensor {
     /// they too are differentiated).
     static func l2NormalizedGradient(_ x: Tensor, output y: Tensor, norms: Tensor, axis: Int, eps: Double, upstream g: Tensor) -> Tensor {
         guard !GradMode.isRecording else {
-            let norm = x.pow(2).sum(axes: [axis], keepDims: true).sqrt()
-            let clampedNorm = norm.clamped(min: eps)
+            // Clamped before the square root, so that a zero line differentiates to finite values.
+            let squares = x.pow(2).sum(axes: [axis], keepDims: true)
+            let clampedNorm = squares.clamped(min: eps * eps).sqrt()
             let quotient = x / clampedNorm
-            let unclamped = norm.inside(eps, .infinity)
+            let unclamped = squares.inside(eps * eps, .infinity)
             return (g - quotient * ((g * quotient).sum(axes: [axis], keepDims: true) * unclamped)) / clampedNorm
         }
         let gx = Tensor(uninitializedShape: x.shape, dtype: x.dtype)

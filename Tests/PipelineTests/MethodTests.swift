@@ -47,7 +47,8 @@ func withStudents(_ tiny: TinyPipeline, _ students: String) throws -> (PipelineC
 private let workingDirectory = NSLock()
 
 /// Runs `body` with the working directory set to `folder` (pipelines write under runs/ there),
-/// one such body at a time across suites. (Programs the tests start get their own directory: `run`.)
+/// one such body at a time across suites, so `body` must not call `inside` again. (Programs the
+/// tests start get their own directory: `run`.)
 func inside<R>(_ folder: TemporaryFolder, _ body: () throws -> R) rethrows -> R {
     workingDirectory.lock()
     defer { workingDirectory.unlock() }

@@ -153,6 +153,14 @@ func expectDerivatives(_ shapes: [[Int]], seed: UInt64 = 1, map: (Double) -> Dou
         let gradient = x.grad!.doubles
         let clamped = [1000.0, -2000, 3000, 0, 0, 0, 1000, 1000, 1000]
         #expect(zip(gradient, clamped).allSatisfy { Swift.abs($0 - $1) <= 1e-9 }, "\(gradient)")
+        // Differentiated twice (the recorded backward), the same values, and finite second derivatives.
+        let z = Tensor(shape: [3, 3], doubles: [0, 0, 0, 1, 2, 2, 3e-4, 4e-4, 0])
+        z.requiresGrad = true
+        let upstream = Tensor(shape: [3, 3], doubles: [1, -2, 3, 0, 0, 0, 1, 1, 1])
+        let first = gradients(of: (z.l2Normalized(axis: 1, eps: 1e-3) * upstream).sum(), wrt: [z], createGraph: true)[0]
+        #expect(zip(first.doubles, clamped).allSatisfy { Swift.abs($0 - $1) <= 1e-9 }, "\(first.doubles)")
+        let second = gradients(of: (first * first).sum(), wrt: [z])[0]
+        #expect(second.doubles.allSatisfy { $0.isFinite }, "\(second.doubles)")
     }
 
     @Test func reductions() {
