@@ -8,7 +8,7 @@
 // for this block (batch norm divides by a standard deviation near 1); 1e-4 leaves a margin of
 // about 100 for summation order, while a wrong index or a stale copy is off by order 1.
 import Testing
-import Tensor
+@testable import Tensor
 
 /// A residual block's parameters and input: `relu(bn(conv(relu(bn(conv(x))))) + x)`, 16 channels.
 private struct Block {
@@ -98,14 +98,17 @@ private func relativeErrors(_ a: [[Double]], _ b: [[Double]]) -> [Double] {
 
     @Test func attentionMapsOfABlockedTensorMatchTheReference() {
         // sum_c y_c^2 of a convolution's blocked output, and its gradient written blocked, weighted
-        // per pixel so that every position's gradient differs.
+        // per pixel so that every position's gradient differs; past the parallel threshold, so
+        // that both workers write.
         var generator = SeededGenerator(seed: 7)
-        let (x, w) = (Tensor.randomNormal([3, 16, 7, 7], generator: &generator), Tensor.randomNormal([16, 16, 3, 3], std: 0.1, generator: &generator))
-        let r = Tensor.randomNormal([3, 7, 7], generator: &generator)
+        let (x, w) = (Tensor.randomNormal([16, 16, 12, 12], generator: &generator), Tensor.randomNormal([16, 16, 3, 3], std: 0.1, generator: &generator))
+        let r = Tensor.randomNormal([16, 12, 12], generator: &generator)
         func pass(_ dtype: DType) -> [[Double]] {
             let (x, w) = (x.converted(to: dtype), w.converted(to: dtype))
             for leaf in [x, w] { leaf.requiresGrad = true }
-            let maps = Tensor.convolution(x, w, geometry: .init(padding: 1)).channelPowerSum(2)
+            let y = Tensor.convolution(x, w, geometry: .init(padding: 1))
+            if dtype == .float32 { #expect(y.isBlockedOnly, "the maps must read the convolution's blocked output") }
+            let maps = y.channelPowerSum(2)
             (maps * r.converted(to: dtype)).sum().backward()
             return [maps.doubles, x.grad!.doubles, w.grad!.doubles]
         }
