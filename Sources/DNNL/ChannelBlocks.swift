@@ -13,7 +13,14 @@ public struct ChannelBlocks: Hashable, Sendable, CustomStringConvertible {
     /// The layouts oneDNN's kernels choose on x86: 8 channels per block (AVX2), 16 (AVX-512).
     static let known = [ChannelBlocks(size: 8), ChannelBlocks(size: 16)]
 
-    private var tag: dnnl_format_tag_t { size == 8 ? dnnl_nChw8c : dnnl_nChw16c }
+    var tag: dnnl_format_tag_t { size == 8 ? dnnl_nChw8c : dnnl_nChw16c }
+
+    /// The blocks oneDNN's training convolutions choose on this CPU (16 channels with AVX-512, else
+    /// 8), when both channel counts are a multiple of them; nil otherwise.
+    static func training(inputChannels: Int, outputChannels: Int) -> ChannelBlocks? {
+        let blocks = ChannelBlocks(size: GEMM.runsAVX512 ? 16 : 8)
+        return inputChannels % blocks.size == 0 && outputChannels % blocks.size == 0 ? blocks : nil
+    }
 
     /// The descriptor of `dims` `[N,C,H,W]` in this layout.
     func descriptor(_ dims: [Int], of user: String) throws -> MemoryDescriptor {

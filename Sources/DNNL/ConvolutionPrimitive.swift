@@ -54,7 +54,12 @@ public final class ConvolutionPrimitive: @unchecked Sendable {
         let name = "the \(pass.rawValue) convolution \(shape) (\(layout.rawValue))"
         // oneDNN splits the work for the team size current when the descriptor is made.
         OpenMP.setThreads(threads)
-        let data = layout == .plain ? dnnl_nchw : dnnl_format_tag_any
+        // Inference passes ask for the training passes' channel blocks: with format `any` oneDNN's
+        // AVX-512 inference kernel (brgconv) takes NHWC, which neither the engine's blocked tensors
+        // nor plain ones are in, so every call would reorder its input and output (BENCHMARKS.md,
+        // "The engine on an AMD EPYC Zen 5").
+        let inferenceBlocks = pass.hasBias ? ChannelBlocks.training(inputChannels: shape.inputChannels, outputChannels: shape.outputChannels) : nil
+        let data = layout == .plain ? dnnl_nchw : inferenceBlocks?.tag ?? dnnl_format_tag_any
         let weights = layout == .plain ? dnnl_oihw : dnnl_format_tag_any
         var source = try MemoryDescriptor(shape.inputDims, tag: data, of: name)
         var filter = try MemoryDescriptor(shape.weightDims, tag: weights, of: name)
