@@ -4,28 +4,19 @@
 // allocations per map). A recorded backward uses ordinary ops, so it can be differentiated again.
 import Parallel
 
-/// A tensor seen as `[outer, length, inner]` around the normalised axis: element `(o, k, i)` is at `(o * length + k) * inner + i`.
-private struct AxisLayout {
-    let outer: Int, length: Int, inner: Int
+/// The lines along the normalised axis of a tensor seen as `[n, c, inner]` (`c` the axis): one per `(o, i)`.
+extension ChannelLayout {
+    var lines: Int { n * inner }
 
-    init(_ shape: [Int], axis: Int) {
-        outer = shape[..<axis].reduce(1, *)
-        length = shape[axis]
-        inner = shape[(axis + 1)...].reduce(1, *)
-    }
-
-    /// The lines along the axis, one per `(o, i)`.
-    var lines: Int { outer * inner }
-
-    /// The offset of line `line`'s first element.
-    func start(_ line: Int) -> Int { (line / inner) * length * inner + line % inner }
+    /// The offset of line `line`'s first element; its elements are `inner` apart.
+    func start(_ line: Int) -> Int { (line / inner) * c * inner + line % inner }
 }
 
 /// `norms[line] = sqrt(sum_k x^2)` and `y = x / max(norms, eps)` along each line.
-private func l2NormalizeKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ layout: AxisLayout, eps: Double, into y: Tensor, norms: Tensor) {
+private func l2NormalizeKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ layout: ChannelLayout, eps: Double, into y: Tensor, norms: Tensor) {
     let (px, py, pn) = (SendablePointer(base: x.pointer(T.self)), SendablePointer(base: y.pointer(T.self)),
                         SendablePointer(base: norms.pointer(T.self)))
-    let (length, stride) = (layout.length, layout.inner)
+    let (length, stride) = (layout.c, layout.inner)
     parallelRanges(layout.lines, workers: x.count >= parallelThreshold ? ComputeThreads.count : 1) { _, lines in
         for line in lines {
             let first = layout.start(line)
@@ -41,11 +32,11 @@ private func l2NormalizeKernel<T: TensorScalar>(_: T.Type, _ x: Tensor, _ layout
 }
 
 /// `gx = (g - [||x|| >= eps] * y * sum_k(g y)) / max(||x||, eps)` along each line.
-private func l2NormalizeBackwardKernel<T: TensorScalar>(_: T.Type, _ g: Tensor, _ y: Tensor, norms: Tensor, _ layout: AxisLayout,
+private func l2NormalizeBackwardKernel<T: TensorScalar>(_: T.Type, _ g: Tensor, _ y: Tensor, norms: Tensor, _ layout: ChannelLayout,
                                                          eps: Double, into gx: Tensor) {
     let (pg, py, pn, out) = (SendablePointer(base: g.pointer(T.self)), SendablePointer(base: y.pointer(T.self)),
                              SendablePointer(base: norms.pointer(T.self)), SendablePointer(base: gx.pointer(T.self)))
-    let (length, stride) = (layout.length, layout.inner)
+    let (length, stride) = (layout.c, layout.inner)
     parallelRanges(layout.lines, workers: g.count >= parallelThreshold ? ComputeThreads.count : 1) { _, lines in
         for line in lines {
             let first = layout.start(line)
@@ -68,7 +59,7 @@ extension Tensor {
     /// `x / max(||x||_2, eps)` along `axis` (PyTorch's `F.normalize`), as one recorded op.
     public func l2Normalized(axis: Int, eps: Double = 1e-12) -> Tensor {
         precondition(axis >= 0 && axis < rank, "l2Normalized along axis \(axis) of \(shape)")
-        let layout = AxisLayout(shape, axis: axis)
+        let layout = ChannelLayout(shape, axis: axis)
         var normShape = shape
         normShape[axis] = 1
         let (y, norms) = (Tensor(uninitializedShape: shape, dtype: dtype), Tensor(uninitializedShape: normShape, dtype: dtype))
@@ -92,7 +83,7 @@ extension Tensor {
             return (g - quotient * ((g * quotient).sum(axes: [axis], keepDims: true) * unclamped)) / clampedNorm
         }
         let gx = Tensor(uninitializedShape: x.shape, dtype: x.dtype)
-        let layout = AxisLayout(x.shape, axis: axis)
+        let layout = ChannelLayout(x.shape, axis: axis)
         switch x.dtype {
         case .float32: l2NormalizeBackwardKernel(Float.self, g, y, norms: norms, layout, eps: eps, into: gx)
         case .float64: l2NormalizeBackwardKernel(Double.self, g, y, norms: norms, layout, eps: eps, into: gx)

@@ -9,12 +9,13 @@
 internal import DNNL
 import Parallel
 
-/// Per-channel layout of `[N,C,rest...]`: `n` outer blocks of `c` channels of `inner` elements.
+/// Per-channel layout of `[N,C,rest...]`: `n` outer blocks of `c` channels of `inner` elements;
+/// around another axis, `n` is the product of the axes before it and `c` its length.
 struct ChannelLayout {
     let n, c, inner: Int
-    init(_ shape: [Int]) {
-        (n, c) = (shape[0], shape[1])
-        inner = shape.dropFirst(2).reduce(1, *)
+    init(_ shape: [Int], axis: Int = 1) {
+        (n, c) = (shape[..<axis].reduce(1, *), shape[axis])
+        inner = shape[(axis + 1)...].reduce(1, *)
     }
     var perChannel: Int { n * inner }
 }

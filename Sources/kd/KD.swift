@@ -28,9 +28,7 @@ struct KD: ParsableCommand {
         do { command = try parseAsRoot() } catch { exit(withError: error) }
         do {
             try command.run()
-        } catch let error as ExitCode {
-            exit(withError: error)
-        } catch where exitCode(for: error) == .success {
+        } catch where error is ExitCode || exitCode(for: error) == .success {
             exit(withError: error)
         } catch {
             fflush(nil)
